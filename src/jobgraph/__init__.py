@@ -1,0 +1,3 @@
+"""jobgraph: a plugin job queue service."""
+
+__version__ = "0.1.0"

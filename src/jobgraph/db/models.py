@@ -1,0 +1,188 @@
+"""The tables: one job model that every view (GraphQL, REST, CLI) reads and writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from jobgraph.clock import utcnow
+from jobgraph.db.types import JSONValue, UTCDateTime
+from jobgraph.ids import new_id
+
+
+def _time(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json(default: Any = None) -> Any:
+    if callable(default):
+        return Field(default_factory=default, sa_column=Column(JSONValue, nullable=True))
+    return Field(default=default, sa_column=Column(JSONValue, nullable=True))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    privileges: list[str] = _json(list)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True))
+    name: str = Field(default="", max_length=200)
+    # sha256 of the secret: tokens are 256-bit random, so a fast hash is enough and lookups stay O(1)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime | None = _time()
+    revoked_at: datetime | None = _time()
+    last_used_at: datetime | None = _time()
+
+
+class Plugin(SQLModel, table=True):
+    __tablename__ = "plugins"
+
+    plugin_id: str = Field(primary_key=True, max_length=128)
+    name: str = Field(max_length=200, index=True)
+    version: str = Field(default="", max_length=64)
+    description: str = Field(default="")
+    kind: str = Field(max_length=16)  # python | command | docker
+    entrypoint: Any = _json()  # "module:function" | ["argv", ...] | "image:tag"
+    input_schema: dict[str, Any] | None = _json()
+    feedback_schema: dict[str, Any] | None = _json()
+    timeout: int = Field(default=0)
+    attempts: int = Field(default=1)
+    queue: str = Field(default="default", max_length=100)
+    isolation: str = Field(default="process", max_length=16)  # process | thread (python only)
+    enabled: bool = Field(default=True)
+    icon: Any = _json()
+    display_strategy: Any = _json()
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Series(SQLModel, table=True):
+    __tablename__ = "series"
+
+    series_uid: str = Field(primary_key=True, max_length=64)
+    modality: str = Field(default="", max_length=16)
+    description: str = Field(default="")
+    image_count: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Worker(SQLModel, table=True):
+    __tablename__ = "workers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(max_length=255)
+    pid: int
+    queues: list[str] = _json(list)
+    started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    stopped_at: datetime | None = _time()
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # The claim: queued jobs of some queues, priority high first, then oldest.
+        Index("ix_jobs_dispatch", "status", "queue", "priority", "number"),
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_plugin_created", "plugin_id", "created_at"),
+        Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_worker_status", "worker_id", "status"),
+    )
+
+    number: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(default_factory=new_id, sa_column=Column(String(26), unique=True, nullable=False))
+    plugin_id: str = Field(sa_column=Column(String(128), ForeignKey("plugins.plugin_id"), nullable=False))
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id"), nullable=False))
+    status: str = Field(default="queued", max_length=16)
+    priority: int = Field(default=0)
+    queue: str = Field(default="default", max_length=100)
+    input: Any = _json()
+    attempts: int = Field(default=1)
+    retries: int = Field(default=0)
+    retried_at: datetime | None = _time()
+    run_at: datetime | None = _time()
+    expires: datetime | None = _time()
+    lax: bool = Field(default=False)
+    notes: dict[str, Any] = _json(dict)
+    result: Any = _json()
+    error_message: str | None = Field(default=None)
+    # why the last attempt failed: exception | timeout | crash | interrupted | expired | parent
+    failure_kind: str | None = Field(default=None, max_length=16)
+    cancel_requested: bool = Field(default=False)
+    worker_id: int | None = Field(default=None)
+    run_level: str = Field(default="default", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = _time()
+    finished_at: datetime | None = _time()
+
+
+class JobSeries(SQLModel, table=True):
+    __tablename__ = "job_series"
+
+    job_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), primary_key=True))
+    position: int = Field(primary_key=True)
+    series_uid: str = Field(sa_column=Column(String(64), ForeignKey("series.series_uid"), nullable=False, index=True))
+    start: int | None = None
+    end: int | None = None
+    delta: int | None = None
+
+
+class JobDependency(SQLModel, table=True):
+    __tablename__ = "job_dependencies"
+
+    child_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), primary_key=True))
+    parent_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), primary_key=True, index=True))
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True))
+    status: int = Field(default=1)  # 1 info, 2 warning, 3 error
+    text: str
+    tool_id: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Output(SQLModel, table=True):
+    __tablename__ = "outputs"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
+    job_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True))
+    file_name: str = Field(max_length=1024)
+    size: int = 0
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    available_formats: list[str] = _json(list)
+    path: str = Field(max_length=2048)  # relative to the outputs folder
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Feedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("job_number", "user_id", "is_consensual", name="uq_feedback_job_user_kind"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
+    job_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True))
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id"), nullable=False))
+    is_consensual: bool = False
+    data: Any = _json()
+    action_log: list[Any] = _json(list)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+JOB_STATUSES = ("queued", "running", "finished", "failed", "cancelled", "invalidated")
+ENDED_STATUSES = frozenset({"finished", "failed", "cancelled", "invalidated"})

@@ -1,0 +1,45 @@
+"""Domain errors. Each has a GraphQL code and an HTTP status; views map them, never invent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "BAD_USER_INPUT"
+    http_status = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadInput(DomainError):
+    code = "BAD_USER_INPUT"
+    http_status = 400
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+    def __init__(self, message: str = "authentication required: give a valid API token") -> None:
+        super().__init__(message)
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+    http_status = 403
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class Conflict(DomainError):
+    """The request is well formed but the object's state refuses it (a bad transition)."""
+
+    code = "CONFLICT"
+    http_status = 409

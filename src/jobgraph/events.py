@@ -1,0 +1,126 @@
+"""Job events: what changed, published after the change is committed.
+
+`InProcessBus` serves one process (the embedded default); `RedisBus` (in `jobgraph.redis_bus`)
+carries the same events between processes. Publishing is synchronous and thread-safe, since
+workers publish from their own threads; subscribing is async, for GraphQL subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    kind: str  # created | updated | message | progress | deleted
+    job_id: str
+    number: int
+    status: str
+    queue: str
+    plugin_id: str
+    user_id: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> JobEvent:
+        return cls(**json.loads(raw))
+
+
+class EventBus(Protocol):
+    def publish(self, event: JobEvent) -> None: ...
+
+    def subscribe(self) -> AsyncIterator[JobEvent]: ...
+
+    def add_listener(self, listener: Callable[[JobEvent], None]) -> Callable[[], None]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalFanout:
+    """Delivers events to this process's subscribers (asyncio queues) and listeners (callables)."""
+
+    def __init__(self, max_queue: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._queues: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[JobEvent]]] = set()
+        self._listeners: list[Callable[[JobEvent], None]] = []
+        self._max_queue = max_queue
+
+    def deliver(self, event: JobEvent) -> None:
+        with self._lock:
+            queues = list(self._queues)
+            listeners = list(self._listeners)
+        for loop, queue in queues:
+            try:
+                loop.call_soon_threadsafe(_put_dropping_oldest, queue, event)
+            except RuntimeError:  # loop closed: its subscriber is gone
+                with self._lock:
+                    self._queues.discard((loop, queue))
+        for listener in listeners:
+            listener(event)
+
+    async def subscribe(self) -> AsyncIterator[JobEvent]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue(self._max_queue)
+        entry = (loop, queue)
+        with self._lock:
+            self._queues.add(entry)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            with self._lock:
+                self._queues.discard(entry)
+
+    def add_listener(self, listener: Callable[[JobEvent], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+
+def _put_dropping_oldest(queue: asyncio.Queue[JobEvent], event: JobEvent) -> None:
+    # A slow subscriber loses its oldest events rather than stalling every publisher.
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(event)
+
+
+class InProcessBus:
+    def __init__(self) -> None:
+        self._fanout = LocalFanout()
+
+    def publish(self, event: JobEvent) -> None:
+        self._fanout.deliver(event)
+
+    def subscribe(self) -> AsyncIterator[JobEvent]:
+        return self._fanout.subscribe()
+
+    def add_listener(self, listener: Callable[[JobEvent], None]) -> Callable[[], None]:
+        return self._fanout.add_listener(listener)
+
+    def close(self) -> None:
+        pass
+
+
+def event_for(kind: str, job: Any) -> JobEvent:
+    return JobEvent(
+        kind=kind,
+        job_id=job.job_id,
+        number=job.number,
+        status=job.status,
+        queue=job.queue,
+        plugin_id=job.plugin_id,
+        user_id=job.user_id,
+    )

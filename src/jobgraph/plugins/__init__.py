@@ -1,0 +1,1 @@
+"""Built-in plugins, registered by `jobgraph serve` on the embedded default."""

@@ -1,0 +1,360 @@
+"""Job use cases that people call: create, read, cancel, retry, invalidate, update, delete.
+
+Every view (GraphQL, the four REST systems, the CLI) calls these, so each rule is here once.
+State changes that workers make are in `jobgraph.resolvers.execution`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select
+from sqlmodel import Session
+
+from jobgraph.clock import utcnow
+from jobgraph.db.models import ENDED_STATUSES, Job, JobDependency, JobSeries, Plugin, Series
+from jobgraph.errors import BadInput, Conflict, Forbidden, NotFound
+from jobgraph.events import event_for
+from jobgraph.ids import is_public_id
+from jobgraph.resolvers import lifecycle
+from jobgraph.resolvers.plugins import check_queue
+from jobgraph.resolvers.series import check_series_uid
+from jobgraph.resolvers.validation import validate_against
+from jobgraph.resolvers.viewer import Privilege, Viewer
+from jobgraph.runtime import Runtime
+
+MAX_PRIORITY = 2**31 - 1
+MAX_BATCH = 1000
+MAX_SERIES = 100
+MAX_PARENTS = 100
+
+
+@dataclass
+class SeriesRef:
+    series_uid: str
+    start: int | None = None
+    end: int | None = None
+    delta: int | None = None
+
+    @property
+    def has_volume(self) -> bool:
+        return self.start is not None or self.end is not None or self.delta is not None
+
+
+@dataclass
+class JobSpec:
+    plugin_id: str
+    input: Any = None
+    series: list[SeriesRef] = field(default_factory=list)
+    priority: int = 0
+    queue: str | None = None
+    attempts: int | None = None
+    run_at: datetime | None = None
+    expires: datetime | None = None
+    parents: list[str | int] = field(default_factory=list)  # jobId or number
+    lax: bool = False
+    notes: dict[str, Any] | None = None
+    run_level: str = "default"
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _visible(viewer: Viewer, job: Job | None) -> Job | None:
+    if job is None or not viewer.may_see_job_of(job.user_id):
+        return None  # another user's job is answered exactly as a missing one
+    return job
+
+
+def get_job(rt: Runtime, viewer: Viewer, job_id: str) -> Job | None:
+    if not isinstance(job_id, str) or not is_public_id(job_id):
+        return None
+    with rt.db.session() as s:
+        job = s.scalars(select(Job).where(Job.job_id == job_id)).first()
+    return _visible(viewer, job)
+
+
+def get_job_by_number(rt: Runtime, viewer: Viewer, number: int) -> Job | None:
+    if not 0 < number <= 2**63 - 1:
+        return None
+    with rt.db.session() as s:
+        job = s.get(Job, number)
+    return _visible(viewer, job)
+
+
+def require_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
+    job = get_job_by_number(rt, viewer, job_ref) if isinstance(job_ref, int) else get_job(rt, viewer, job_ref)
+    if job is None:
+        raise NotFound(f"no job {job_ref}")
+    return job
+
+
+def _load_for_change(s: Session, viewer: Viewer, job_ref: str | int) -> Job:
+    """The job, locked for update, if the viewer may see it; NotFound otherwise."""
+    stmt = select(Job).with_for_update()
+    if isinstance(job_ref, int):
+        stmt = stmt.where(Job.number == job_ref)
+    elif is_public_id(job_ref):
+        stmt = stmt.where(Job.job_id == job_ref)
+    else:
+        raise NotFound(f"no job {job_ref}")
+    job = _visible(viewer, s.scalars(stmt).first())
+    if job is None:
+        raise NotFound(f"no job {job_ref}")
+    return job
+
+
+def _require_owner_or_manager(viewer: Viewer, job: Job, action: str) -> None:
+    if job.user_id != viewer.user_id and not viewer.can(Privilege.MANAGE_JOBS):
+        raise Forbidden(f"only the job's owner or a user with manageJobs may {action} it")
+
+
+# ---------------------------------------------------------------- creating
+
+
+def _check_spec(s: Session, viewer: Viewer, spec: JobSpec, index: int | None) -> tuple[Job, list[JobSeries], list[int]]:
+    where = "" if index is None else f"inputs[{index}]: "
+
+    def bad(message: str) -> BadInput:
+        return BadInput(where + message)
+
+    plugin = s.get(Plugin, spec.plugin_id) if isinstance(spec.plugin_id, str) else None
+    if plugin is None:
+        raise NotFound(f"{where}no plugin {spec.plugin_id!r}")
+    if not plugin.enabled:
+        raise Conflict(f"{where}plugin {plugin.plugin_id!r} is disabled")
+    try:
+        validate_against(plugin.input_schema, spec.input, "input")
+    except BadInput as exc:
+        raise bad(exc.message) from None
+    if isinstance(spec.priority, bool) or not isinstance(spec.priority, int) or abs(spec.priority) > MAX_PRIORITY:
+        raise bad(f"priority must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}")
+    queue = spec.queue if spec.queue is not None else plugin.queue
+    try:
+        check_queue(queue)
+    except BadInput as exc:
+        raise bad(exc.message) from None
+    attempts = spec.attempts if spec.attempts is not None else plugin.attempts
+    if not 1 <= attempts <= 100:
+        raise bad("attempts must be 1 to 100")
+    if spec.notes is not None and not isinstance(spec.notes, dict):
+        raise bad("notes must be a JSON object")
+    if not isinstance(spec.run_level, str) or not 1 <= len(spec.run_level) <= 64:
+        raise bad("runLevel must be 1 to 64 characters")
+    if spec.run_at and spec.expires and spec.expires <= spec.run_at:
+        raise bad("expires must be later than runAt")
+    if len(spec.series) > MAX_SERIES:
+        raise bad(f"at most {MAX_SERIES} series per job")
+    if len(spec.parents) > MAX_PARENTS:
+        raise bad(f"at most {MAX_PARENTS} parents per job")
+
+    rows: list[JobSeries] = []
+    uids = [ref.series_uid for ref in spec.series]
+    for uid in uids:
+        try:
+            check_series_uid(uid)
+        except BadInput as exc:
+            raise bad(exc.message) from None
+    known = {x.series_uid: x for x in s.scalars(select(Series).where(Series.series_uid.in_(uids)))} if uids else {}  # type: ignore[attr-defined]
+    for position, ref in enumerate(spec.series):
+        series = known.get(ref.series_uid)
+        if series is None:
+            raise bad(f"series {ref.series_uid!r} is not registered")
+        if ref.has_volume:
+            start, end, delta = ref.start, ref.end, ref.delta
+            if start is None or end is None or delta is None:
+                raise bad("a partialVolumeDescriptor needs start, end and delta")
+            if not (1 <= start <= end <= series.image_count) or delta < 1:
+                raise bad(
+                    f"partial volume {start}..{end} (delta {delta}) of series {ref.series_uid} must lie "
+                    f"within 1..{series.image_count} with delta >= 1"
+                )
+        rows.append(JobSeries(job_number=0, position=position, series_uid=ref.series_uid,
+                              start=ref.start, end=ref.end, delta=ref.delta))
+
+    parent_numbers: list[int] = []
+    for parent_ref in spec.parents:
+        parent = None
+        if isinstance(parent_ref, int) and not isinstance(parent_ref, bool):
+            parent = s.get(Job, parent_ref)
+        elif isinstance(parent_ref, str) and is_public_id(parent_ref):
+            parent = s.scalars(select(Job).where(Job.job_id == parent_ref)).first()
+        if parent is None or not viewer.may_see_job_of(parent.user_id):
+            raise NotFound(f"{where}no parent job {parent_ref}")
+        assert parent.number is not None
+        parent_numbers.append(parent.number)
+
+    now = utcnow()
+    job = Job(
+        plugin_id=plugin.plugin_id,
+        user_id=viewer.user_id,
+        status="queued",
+        priority=spec.priority,
+        queue=queue,
+        input=spec.input,
+        attempts=attempts,
+        run_at=spec.run_at,
+        expires=spec.expires,
+        lax=bool(spec.lax),
+        notes=dict(spec.notes or {}),
+        run_level=spec.run_level,
+        created_at=now,
+        updated_at=now,
+    )
+    return job, rows, sorted(set(parent_numbers))
+
+
+def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
+    """Create jobs all or nothing: one transaction, then one wake-up per job."""
+    viewer.require(Privilege.EXECUTE_PLUGIN)
+    if not specs:
+        return []
+    if len(specs) > MAX_BATCH:
+        raise BadInput(f"at most {MAX_BATCH} jobs in one batch")
+    created: list[Job] = []
+    with rt.db.session(write=True) as s:
+        for index, spec in enumerate(specs):
+            job, series_rows, parents = _check_spec(s, viewer, spec, index if len(specs) > 1 else None)
+            s.add(job)
+            s.flush()
+            assert job.number is not None
+            for row in series_rows:
+                row.job_number = job.number
+                s.add(row)
+            for parent in parents:
+                s.add(JobDependency(child_number=job.number, parent_number=parent))
+            created.append(job)
+    for job in created:
+        rt.events.publish(event_for("created", job))
+        wake_for(rt, job)
+    return created
+
+
+def create_job(rt: Runtime, viewer: Viewer, spec: JobSpec) -> Job:
+    return create_jobs(rt, viewer, [spec])[0]
+
+
+def wake_for(rt: Runtime, job: Job) -> None:
+    """Tell the workers of the job's queue there is work, when it is due."""
+    delay_ms: int | None = None
+    if job.run_at is not None:
+        delay = (job.run_at - utcnow()).total_seconds()
+        if delay > 0:
+            # Redis refuses delays of 7 days or more; the workers' sweep finds later ones.
+            delay_ms = int(min(delay, 6 * 24 * 3600) * 1000) + 1
+    try:
+        rt.dispatcher.wake(job.queue, delay_ms)
+    except Exception:  # the job is committed; the workers' sweep will find it
+        import logging
+
+        logging.getLogger(__name__).warning("could not send a wake-up for queue %s", job.queue, exc_info=True)
+
+
+# ---------------------------------------------------------------- changing
+
+
+def cancel_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
+    """Queued: cancelled at once. Running: the worker stops the plugin, then marks it."""
+    with rt.db.session(write=True) as s:
+        job = _load_for_change(s, viewer, job_ref)
+        _require_owner_or_manager(viewer, job, "cancel")
+        now = utcnow()
+        if job.status == "queued":
+            lifecycle.move(job, "cancelled", "cancel")
+            job.finished_at = now
+            job.cancel_requested = True
+        elif job.status == "running":
+            job.cancel_requested = True
+        else:
+            raise Conflict(f"cannot cancel job {job.job_id}: it is {job.status}", status=job.status)
+        job.updated_at = now
+        s.add(job)
+    rt.events.publish(event_for("updated", job))
+    if job.status == "cancelled":
+        from jobgraph.resolvers.execution import settle_children
+
+        settle_children(rt, job)
+    return job
+
+
+def retry_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
+    with rt.db.session(write=True) as s:
+        job = _load_for_change(s, viewer, job_ref)
+        _require_owner_or_manager(viewer, job, "retry")
+        lifecycle.move(job, "queued", "retry")
+        now = utcnow()
+        job.retries += 1
+        job.retried_at = now
+        job.attempts = max(job.attempts, job.retries + 1)
+        job.run_at = None
+        job.result = None
+        job.error_message = None
+        job.failure_kind = None
+        job.started_at = None
+        job.finished_at = None
+        job.cancel_requested = False
+        job.updated_at = now
+        s.add(job)
+    rt.events.publish(event_for("updated", job))
+    wake_for(rt, job)
+    return job
+
+
+def invalidate_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
+    with rt.db.session(write=True) as s:
+        job = _load_for_change(s, viewer, job_ref)
+        viewer.require(Privilege.MANAGE_JOBS)
+        lifecycle.move(job, "invalidated", "invalidate")
+        job.updated_at = utcnow()
+        s.add(job)
+    rt.events.publish(event_for("updated", job))
+    return job
+
+
+def update_job(
+    rt: Runtime, viewer: Viewer, job_ref: str | int, *, priority: int | None = None, notes: dict[str, Any] | None = None
+) -> Job:
+    """Change priority (while queued) and merge notes (a null value removes the key)."""
+    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY):
+        raise BadInput(f"priority must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}")
+    if notes is not None and not isinstance(notes, dict):
+        raise BadInput("notes must be a JSON object")
+    with rt.db.session(write=True) as s:
+        job = _load_for_change(s, viewer, job_ref)
+        _require_owner_or_manager(viewer, job, "update")
+        if priority is not None and priority != job.priority:
+            if job.status != "queued":
+                raise Conflict(f"the priority of job {job.job_id} can change only while it is queued", status=job.status)
+            job.priority = priority
+        if notes:
+            merged = dict(job.notes or {})
+            for key, value in notes.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            job.notes = merged
+        job.updated_at = utcnow()
+        s.add(job)
+    rt.events.publish(event_for("updated", job))
+    return job
+
+
+def delete_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> bool:
+    """Remove an ended job, its rows and its output files."""
+    with rt.db.session(write=True) as s:
+        job = _load_for_change(s, viewer, job_ref)
+        _require_owner_or_manager(viewer, job, "delete")
+        if job.status not in ENDED_STATUSES:
+            raise Conflict(f"cannot delete job {job.job_id}: it is {job.status}; cancel it first", status=job.status)
+        s.execute(sql_delete(JobDependency).where(
+            (JobDependency.child_number == job.number) | (JobDependency.parent_number == job.number)  # type: ignore[arg-type]
+        ))
+        s.delete(job)
+    shutil.rmtree(rt.settings.outputs_dir / job.job_id, ignore_errors=True)
+    rt.events.publish(event_for("deleted", job))
+    return True

@@ -1,0 +1,176 @@
+"""Plugins: register (create or update), read, list."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from jobgraph.clock import utcnow
+from jobgraph.db.models import Plugin
+from jobgraph.errors import BadInput, NotFound
+from jobgraph.resolvers.validation import check_schema
+from jobgraph.resolvers.viewer import Privilege, Viewer
+from jobgraph.runtime import Runtime
+
+PLUGIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+KINDS = ("python", "command", "docker")
+ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+@dataclass
+class PluginSpec:
+    plugin_id: str
+    kind: str
+    entrypoint: Any
+    name: str | None = None
+    version: str = ""
+    description: str = ""
+    input_schema: dict[str, Any] | None = None
+    feedback_schema: dict[str, Any] | None = None
+    timeout: int = 0
+    attempts: int = 1
+    queue: str = "default"
+    isolation: str = "process"
+    enabled: bool = True
+    icon: Any = None
+    display_strategy: Any = None
+
+
+def check_queue(queue: str) -> str:
+    if not isinstance(queue, str) or not QUEUE_NAME.match(queue):
+        raise BadInput(f"queue {queue!r} must be 1 to 100 characters of [A-Za-z0-9._-]")
+    return queue
+
+
+def _check(spec: PluginSpec) -> None:
+    if not PLUGIN_ID.match(spec.plugin_id or ""):
+        raise BadInput("pluginId must be 1 to 128 characters of [A-Za-z0-9._:-]")
+    if spec.kind not in KINDS:
+        raise BadInput(f"kind must be one of {list(KINDS)}")
+    if spec.kind == "python" and not (isinstance(spec.entrypoint, str) and ENTRYPOINT.match(spec.entrypoint)):
+        raise BadInput("a python plugin's entrypoint is 'package.module:function'")
+    if spec.kind == "command" and not (
+        isinstance(spec.entrypoint, list)
+        and spec.entrypoint
+        and all(isinstance(a, str) and a for a in spec.entrypoint)
+    ):
+        raise BadInput("a command plugin's entrypoint is a non-empty list of strings (argv)")
+    if spec.kind == "docker" and not (isinstance(spec.entrypoint, str) and spec.entrypoint.strip()):
+        raise BadInput("a docker plugin's entrypoint is an image name")
+    if not 0 <= spec.timeout <= 7 * 24 * 3600:
+        raise BadInput("timeout is in seconds, 0 (none) to 604800")
+    if not 1 <= spec.attempts <= 100:
+        raise BadInput("attempts must be 1 to 100")
+    if spec.isolation not in ("process", "thread"):
+        raise BadInput("isolation must be 'process' or 'thread'")
+    if spec.isolation == "thread" and spec.kind != "python":
+        raise BadInput("only python plugins can run in the worker's thread")
+    check_queue(spec.queue)
+    check_schema(spec.input_schema, "inputSchema")
+    check_schema(spec.feedback_schema, "feedbackSchema")
+    if spec.name is not None and not 1 <= len(spec.name) <= 200:
+        raise BadInput("name must be 1 to 200 characters")
+
+
+def register_plugin(rt: Runtime, viewer: Viewer | None, spec: PluginSpec) -> Plugin:
+    """Create the plugin, or update it in place when the pluginId exists (a new version)."""
+    if viewer is not None:
+        viewer.require(Privilege.MANAGE_SERVER)
+    _check(spec)
+    now = utcnow()
+    with rt.db.session(write=True) as s:
+        plugin = s.get(Plugin, spec.plugin_id)
+        if plugin is None:
+            plugin = Plugin(plugin_id=spec.plugin_id, name=spec.name or spec.plugin_id, kind=spec.kind, created_at=now)
+        plugin.name = spec.name or plugin.name or spec.plugin_id
+        plugin.kind = spec.kind
+        plugin.entrypoint = spec.entrypoint
+        plugin.version = spec.version
+        plugin.description = spec.description
+        plugin.input_schema = spec.input_schema
+        plugin.feedback_schema = spec.feedback_schema
+        plugin.timeout = spec.timeout
+        plugin.attempts = spec.attempts
+        plugin.queue = spec.queue
+        plugin.isolation = spec.isolation
+        plugin.enabled = spec.enabled
+        plugin.icon = spec.icon
+        plugin.display_strategy = spec.display_strategy
+        plugin.updated_at = now
+        s.add(plugin)
+    return plugin
+
+
+def set_plugin_enabled(rt: Runtime, viewer: Viewer | None, plugin_id: str, enabled: bool) -> Plugin:
+    if viewer is not None:
+        viewer.require(Privilege.MANAGE_SERVER)
+    with rt.db.session(write=True) as s:
+        plugin = s.get(Plugin, plugin_id)
+        if plugin is None:
+            raise NotFound(f"no plugin {plugin_id!r}")
+        plugin.enabled = enabled
+        plugin.updated_at = utcnow()
+        s.add(plugin)
+    return plugin
+
+
+def get_plugin(rt: Runtime, viewer: Viewer, plugin_id: str) -> Plugin | None:
+    with rt.db.session() as s:
+        return s.get(Plugin, plugin_id)
+
+
+def require_plugin(rt: Runtime, viewer: Viewer, plugin_id: str) -> Plugin:
+    plugin = get_plugin(rt, viewer, plugin_id)
+    if plugin is None:
+        raise NotFound(f"no plugin {plugin_id!r}")
+    return plugin
+
+
+def find_plugin_by_name(rt: Runtime, viewer: Viewer, name: str) -> Plugin | None:
+    """By pluginId first, else by name (Minion's `task`, Ion's `plugin`): the newest such."""
+    with rt.db.session() as s:
+        plugin = s.get(Plugin, name)
+        if plugin is not None:
+            return plugin
+        return s.scalars(select(Plugin).where(Plugin.name == name).order_by(Plugin.updated_at.desc())).first()  # type: ignore[attr-defined]
+
+
+def list_plugins(rt: Runtime, viewer: Viewer) -> list[Plugin]:
+    with rt.db.session() as s:
+        return list(s.scalars(select(Plugin).order_by(Plugin.plugin_id)))
+
+
+MANIFEST_KEYS = {
+    "pluginId": "plugin_id", "name": "name", "version": "version", "description": "description",
+    "kind": "kind", "entrypoint": "entrypoint", "inputSchema": "input_schema",
+    "feedbackSchema": "feedback_schema", "timeout": "timeout", "attempts": "attempts",
+    "queue": "queue", "isolation": "isolation", "enabled": "enabled", "icon": "icon",
+    "displayStrategy": "display_strategy",
+}
+
+
+def spec_from_manifest(manifest: Any) -> PluginSpec:
+    """A PluginSpec from a manifest object (camelCase keys, as in GraphQL's PluginInput)."""
+    if not isinstance(manifest, dict):
+        raise BadInput("a plugin manifest is a JSON object")
+    unknown = sorted(set(manifest) - set(MANIFEST_KEYS))
+    if unknown:
+        raise BadInput(f"unknown manifest keys {unknown}; known: {sorted(MANIFEST_KEYS)}")
+    for required in ("pluginId", "kind", "entrypoint"):
+        if required not in manifest:
+            raise BadInput(f"a plugin manifest needs {required!r}")
+    kwargs = {MANIFEST_KEYS[k]: v for k, v in manifest.items()}
+    for key in ("timeout", "attempts"):
+        if key in kwargs and (isinstance(kwargs[key], bool) or not isinstance(kwargs[key], int)):
+            raise BadInput(f"{key} must be an integer")
+    return PluginSpec(**kwargs)
+
+
+def register_builtin_plugins(rt: Runtime) -> list[Plugin]:
+    from jobgraph.plugins.builtin import BUILTIN_PLUGINS
+
+    return [register_plugin(rt, None, spec_from_manifest(m)) for m in BUILTIN_PLUGINS]

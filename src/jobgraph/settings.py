@@ -1,0 +1,64 @@
+"""All configuration, read once from `JOBGRAPH_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOBGRAPH_", extra="ignore")
+
+    data_dir: Path = Path(".jobgraph")
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    admin_email: str = "admin@localhost"
+    admin_token: str | None = None
+
+    # Execution
+    worker_threads: int = 4
+    embedded_workers: bool | None = None  # None: start them when there is no Redis
+    retry_backoff_base: float = 15.0  # backoff(retries) = retries**4 + base seconds
+    retry_backoff_factor: float = 1.0  # scales the retries**4 part (tests use 0)
+    cancel_poll_seconds: float = 0.5
+    sweep_seconds: float = 5.0  # how often workers look for work that has no message
+    stale_wake_seconds: float = 10.0  # a due job waiting longer than this gets a new message
+    worker_heartbeat_seconds: float = 5.0
+    worker_dead_after_seconds: float = 30.0  # a worker silent this long has gone away
+    stop_grace_seconds: float = 1.0  # after a cancel, how long a plugin gets before a kill
+    auto_migrate: bool | None = None  # None: only on the embedded SQLite default
+
+    # API limits
+    max_query_depth: int = 12
+    max_query_tokens: int = 5000
+    max_aliases: int = 30
+    max_body_bytes: int = 2 * 1024 * 1024
+    access_token_seconds: int = 3600
+
+    builtin_plugins: bool = True
+    graphql_allowed_origins: list[str] = Field(default_factory=list)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'jobgraph.db').resolve()}"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def run_embedded_workers(self) -> bool:
+        if self.embedded_workers is not None:
+            return self.embedded_workers
+        return self.redis_url is None

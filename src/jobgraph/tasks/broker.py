@@ -1,0 +1,38 @@
+"""The Dramatiq broker and the dispatcher that sends wake-ups through it.
+
+A message carries only a queue name. Dramatiq's Redis broker has no per-message priority and
+delivers at least once, so which job runs is decided by the database claim, never by message
+order. Dramatiq's own retries and time limits are off: jobgraph counts attempts and enforces
+each plugin's time limit itself, per job.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from jobgraph.settings import Settings
+
+ACTOR_NAME = "jobgraph.wake"
+
+
+def make_broker(settings: Settings) -> dramatiq.Broker:
+    middleware: list[dramatiq.Middleware] = []
+    if settings.redis_url:
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, middleware=middleware,
+                                              namespace="jobgraph", heartbeat_timeout=15_000)
+    else:
+        broker = StubBroker(middleware=middleware)
+    return broker
+
+
+class BrokerDispatcher:
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+
+    def wake(self, queue: str, delay_ms: int | None = None) -> None:
+        self.broker.declare_queue(queue)
+        message = dramatiq.Message(queue_name=queue, actor_name=ACTOR_NAME, args=(queue,), kwargs={}, options={})
+        self.broker.enqueue(message, delay=delay_ms)

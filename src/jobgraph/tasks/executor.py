@@ -1,0 +1,172 @@
+"""Runs claimed attempts: prepares the work folder, picks the runner, records what happens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+
+from jobgraph.resolvers import execution
+from jobgraph.resolvers.execution import Attempt
+from jobgraph.runtime import Runtime
+from jobgraph.tasks.runners import command, docker, python_process, python_thread
+from jobgraph.tasks.runners.base import Control, Outcome
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.25  # seconds between stored progress updates of one job
+
+
+class Executor:
+    """One per worker process. Thread-safe: each Dramatiq worker thread runs one attempt."""
+
+    def __init__(self, rt: Runtime, worker_id: int, queues: Iterable[str]) -> None:
+        self.rt = rt
+        self.worker_id = worker_id
+        self.queues = sorted(set(queues))
+        self._running: dict[int, Control] = {}
+        self._lock = threading.Lock()
+        self.shutting_down = threading.Event()
+
+    # -- called by the actor, once per wake-up
+    def run_next(self, queue: str) -> bool:
+        """Claim one due job (preferring the woken queue) and run it. False if none was due."""
+        if self.shutting_down.is_set():
+            return False
+        queues = [queue] if queue in self.queues else []
+        attempt = execution.claim(self.rt, self.worker_id, queues or self.queues)
+        if attempt is None and queues:
+            attempt = execution.claim(self.rt, self.worker_id, self.queues)
+        if attempt is None:
+            return False
+        self.run(attempt)
+        return True
+
+    def run(self, attempt: Attempt) -> None:
+        control = self._control(attempt)
+        with self._lock:
+            self._running[attempt.number] = control
+        try:
+            if execution.is_cancel_requested(self.rt, attempt):
+                control.stop("cancel")
+            outcome = self._run_plugin(attempt, control)
+        except Exception as exc:  # a bug of ours must not leave the job running
+            log.exception("job %s: the runner failed", attempt.job.job_id)
+            outcome = Outcome("failed", error=f"the worker could not run the plugin: {type(exc).__name__}")
+        finally:
+            with self._lock:
+                self._running.pop(attempt.number, None)
+        control.flush_progress()
+        self._record(attempt, control, outcome)
+
+    def _record(self, attempt: Attempt, control: Control, outcome: Outcome) -> None:
+        rt = self.rt
+        if outcome.kind == "finished":
+            execution.finish(rt, attempt, outcome.result, control.output_dir)
+        elif outcome.kind == "cancelled":
+            execution.mark_cancelled(rt, attempt)
+        elif outcome.kind == "handed_back":
+            execution.hand_back(rt, attempt, outcome.error)
+        else:
+            execution.fail_attempt(rt, attempt, outcome.error, kind="exception" if outcome.kind == "failed" else outcome.kind)
+
+    def _control(self, attempt: Attempt) -> Control:
+        rt = self.rt
+        job = attempt.job
+        work_dir = rt.settings.outputs_dir / job.job_id
+        shutil.rmtree(work_dir, ignore_errors=True)  # a new attempt starts clean
+        (work_dir / "input").mkdir(parents=True, exist_ok=True)
+        (work_dir / "output").mkdir(parents=True, exist_ok=True)
+        payload = {
+            "jobId": job.job_id,
+            "number": job.number,
+            "pluginId": job.plugin_id,
+            "input": job.input,
+            "series": [
+                {
+                    "seriesUid": s.series_uid,
+                    "partialVolumeDescriptor": None if s.start is None else {"start": s.start, "end": s.end, "delta": s.delta},
+                }
+                for s in attempt.series
+            ],
+            "attempt": job.retries + 1,
+            "queue": job.queue,
+        }
+        (work_dir / "input" / "job.json").write_text(json.dumps(payload, indent=2))
+
+        last_stored = [0.0]
+        pending: list[tuple[float, str | None]] = []
+
+        def message(text: str, status: int) -> None:
+            execution.add_message(rt, attempt, text, status)
+
+        def progress(fraction: float, text: str | None) -> None:
+            # Store a few a second; keep the latest so the end state is exact.
+            now = time.monotonic()
+            if now - last_stored[0] >= PROGRESS_INTERVAL:
+                last_stored[0] = now
+                pending.clear()
+                execution.set_progress(rt, attempt, fraction, text)
+            else:
+                pending[:] = [(fraction, text)]
+
+        def flush() -> None:
+            if pending:
+                execution.set_progress(rt, attempt, *pending[-1])
+                pending.clear()
+
+        plugin = attempt.plugin
+        assert plugin is not None
+        control = Control(
+            payload=payload,
+            work_dir=work_dir,
+            timeout=float(plugin.timeout or 0),
+            grace=rt.settings.stop_grace_seconds,
+            message=message,
+            progress=progress,
+            flush_progress=flush,
+        )
+        return control
+
+    def _run_plugin(self, attempt: Attempt, control: Control) -> Outcome:
+        plugin = attempt.plugin
+        assert plugin is not None
+        if plugin.kind == "python":
+            runner = python_thread if plugin.isolation == "thread" else python_process
+            return runner.run(control, str(plugin.entrypoint))
+        if plugin.kind == "command":
+            return command.run(control, list(plugin.entrypoint))
+        if plugin.kind == "docker":
+            return docker.run(control, str(plugin.entrypoint))
+        return Outcome("failed", error=f"unknown plugin kind {plugin.kind!r}")
+
+    # -- called by the supervisor
+    def stop_cancelled(self) -> None:
+        with self._lock:
+            running = dict(self._running)
+        if not running:
+            return
+        for number in execution.cancel_requested(self.rt, self.worker_id):
+            control = running.get(number)
+            if control is not None:
+                control.stop("cancel")
+
+    def stop_number(self, number: int, reason: str) -> None:
+        with self._lock:
+            control = self._running.get(number)
+        if control is not None:
+            control.stop(reason)
+
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def hand_back_all(self) -> None:
+        self.shutting_down.set()
+        with self._lock:
+            running = list(self._running.values())
+        for control in running:
+            control.stop("shutdown")

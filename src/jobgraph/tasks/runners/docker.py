@@ -1,0 +1,26 @@
+"""Run a docker plugin as `docker run` of its image, CIRCUS's layout: the work folder's input/
+at /circus/in and output/ at /circus/out. Messages, exit code and results as for commands."""
+
+from __future__ import annotations
+
+import shutil
+
+from jobgraph.tasks.runners import command
+from jobgraph.tasks.runners.base import Control, Outcome
+
+
+def docker_argv(control: Control, image: str, docker: str = "docker") -> list[str]:
+    return [
+        docker, "run", "--rm", "-i", "--network", "none",
+        "--label", f"jobgraph.job={control.payload.get('jobId')}",
+        "-v", f"{control.input_dir.resolve()}:/circus/in:ro",
+        "-v", f"{control.output_dir.resolve()}:/circus/out",
+        image,
+    ]
+
+
+def run(control: Control, image: str) -> Outcome:
+    docker = shutil.which("docker")
+    if docker is None:
+        return Outcome("failed", error="docker is not installed on this worker")
+    return command.run(control, docker_argv(control, image, docker))
