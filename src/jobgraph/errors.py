@@ -14,6 +14,11 @@ class DomainError(Exception):
         self.message = message
         self.details = details
 
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """GraphQL copies this onto the error it reports (graphql-core reads `extensions`)."""
+        return {"code": self.code, **self.details}
+
 
 class BadInput(DomainError):
     code = "BAD_USER_INPUT"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -36,7 +36,7 @@ class JobEvent:
 class EventBus(Protocol):
     def publish(self, event: JobEvent) -> None: ...
 
-    def subscribe(self) -> AsyncIterator[JobEvent]: ...
+    def subscribe(self) -> Subscription: ...
 
     def add_listener(self, listener: Callable[[JobEvent], None]) -> Callable[[], None]: ...
 
@@ -47,43 +47,34 @@ class LocalFanout:
     """Delivers events to this process's subscribers (asyncio queues) and listeners (callables)."""
 
     def __init__(self, max_queue: int = 10_000) -> None:
-        self._lock = threading.Lock()
-        self._queues: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[JobEvent]]] = set()
+        self.lock = threading.Lock()
+        self.queues: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[JobEvent]]] = set()
         self._listeners: list[Callable[[JobEvent], None]] = []
-        self._max_queue = max_queue
+        self.max_queue = max_queue
 
     def deliver(self, event: JobEvent) -> None:
-        with self._lock:
-            queues = list(self._queues)
+        with self.lock:
+            queues = list(self.queues)
             listeners = list(self._listeners)
         for loop, queue in queues:
             try:
                 loop.call_soon_threadsafe(_put_dropping_oldest, queue, event)
             except RuntimeError:  # loop closed: its subscriber is gone
-                with self._lock:
-                    self._queues.discard((loop, queue))
+                with self.lock:
+                    self.queues.discard((loop, queue))
         for listener in listeners:
             listener(event)
 
-    async def subscribe(self) -> AsyncIterator[JobEvent]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[JobEvent] = asyncio.Queue(self._max_queue)
-        entry = (loop, queue)
-        with self._lock:
-            self._queues.add(entry)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            with self._lock:
-                self._queues.discard(entry)
+    def subscribe(self) -> Subscription:
+        """Registered at once (not at first iteration), so no event after this call is missed."""
+        return Subscription(self)
 
     def add_listener(self, listener: Callable[[JobEvent], None]) -> Callable[[], None]:
-        with self._lock:
+        with self.lock:
             self._listeners.append(listener)
 
         def remove() -> None:
-            with self._lock:
+            with self.lock:
                 if listener in self._listeners:
                     self._listeners.remove(listener)
 
@@ -97,6 +88,32 @@ def _put_dropping_oldest(queue: asyncio.Queue[JobEvent], event: JobEvent) -> Non
     queue.put_nowait(event)
 
 
+class Subscription:
+    """An async iterator of events; `close()` (or leaving `with`) unregisters it."""
+
+    def __init__(self, fanout: LocalFanout) -> None:
+        self._fanout = fanout
+        self._entry = (asyncio.get_running_loop(), asyncio.Queue[JobEvent](fanout.max_queue))
+        with fanout.lock:
+            fanout.queues.add(self._entry)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> JobEvent:
+        return await self._entry[1].get()
+
+    def close(self) -> None:
+        with self._fanout.lock:
+            self._fanout.queues.discard(self._entry)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class InProcessBus:
     def __init__(self) -> None:
         self._fanout = LocalFanout()
@@ -104,7 +121,7 @@ class InProcessBus:
     def publish(self, event: JobEvent) -> None:
         self._fanout.deliver(event)
 
-    def subscribe(self) -> AsyncIterator[JobEvent]:
+    def subscribe(self) -> Subscription:
         return self._fanout.subscribe()
 
     def add_listener(self, listener: Callable[[JobEvent], None]) -> Callable[[], None]:

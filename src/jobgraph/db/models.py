@@ -36,7 +36,9 @@ class ApiToken(SQLModel, table=True):
     __tablename__ = "api_tokens"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
-    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True))
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     name: str = Field(default="", max_length=200)
     # sha256 of the secret: tokens are 256-bit random, so a fast hash is enough and lookups stay O(1)
     token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
@@ -143,15 +145,21 @@ class JobSeries(SQLModel, table=True):
 class JobDependency(SQLModel, table=True):
     __tablename__ = "job_dependencies"
 
-    child_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), primary_key=True))
-    parent_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), primary_key=True, index=True))
+    child_number: int = Field(
+        sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), primary_key=True)
+    )
+    parent_number: int = Field(
+        sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), primary_key=True, index=True)
+    )
 
 
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
 
     id: int | None = Field(default=None, primary_key=True)
-    job_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True))
+    job_number: int = Field(
+        sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True)
+    )
     status: int = Field(default=1)  # 1 info, 2 warning, 3 error
     text: str
     tool_id: int = Field(default=0)
@@ -162,7 +170,9 @@ class Output(SQLModel, table=True):
     __tablename__ = "outputs"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
-    job_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True))
+    job_number: int = Field(
+        sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True)
+    )
     file_name: str = Field(max_length=1024)
     size: int = 0
     content_type: str = Field(default="application/octet-stream", max_length=255)
@@ -176,7 +186,9 @@ class Feedback(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("job_number", "user_id", "is_consensual", name="uq_feedback_job_user_kind"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=26)
-    job_number: int = Field(sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True))
+    job_number: int = Field(
+        sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True)
+    )
     user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id"), nullable=False))
     is_consensual: bool = False
     data: Any = _json()

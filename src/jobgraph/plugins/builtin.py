@@ -80,15 +80,17 @@ BUILTIN_PLUGINS: list[dict[str, Any]] = [
         "entrypoint": "jobgraph.plugins.builtin:slow",
         "inputSchema": {
             "type": ["object", "null"],
-            "properties": {"seconds": {"type": "number", "minimum": 0, "maximum": 86400},
-                           "steps": {"type": "integer", "minimum": 1, "maximum": 10000}},
+            "properties": {
+                "seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+                "steps": {"type": "integer", "minimum": 1, "maximum": 10000},
+            },
         },
     },
     {
         "pluginId": "jobgraph.fail",
         "name": "fail",
         "version": "1.0",
-        "description": "Fails on request ({\"fail\": true, \"message\": \"...\"}), or its first failAttempts attempts.",
+        "description": 'Fails on request ({"fail": true, "message": "..."}), or its first failAttempts attempts.',
         "kind": "python",
         "entrypoint": "jobgraph.plugins.builtin:fail",
     },

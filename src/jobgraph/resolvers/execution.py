@@ -20,11 +20,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select, update
+from sqlalchemy import and_, exists, func, not_, or_, select, true, update
 from sqlalchemy.orm import aliased
 
 from jobgraph.clock import utcnow
-from jobgraph.db.models import ENDED_STATUSES, Job, JobDependency, JobSeries, Message, Output, Plugin, Worker
+from jobgraph.db.models import (
+    ENDED_STATUSES,
+    Job,
+    JobDependency,
+    JobSeries,
+    Message,
+    Output,
+    Plugin,
+    Worker,
+)
 from jobgraph.events import event_for
 from jobgraph.resolvers import lifecycle
 from jobgraph.runtime import Runtime
@@ -79,14 +88,18 @@ def _due_and_unblocked(cand: Any, now: Any) -> Any:
     )
 
 
-def claim(rt: Runtime, worker_id: int, queues: Iterable[str]) -> Attempt | None:
-    """Take the best due job of these queues, or None. Atomic on SQLite and PostgreSQL."""
-    queues = list(queues)
+def _in_queues(cand: Any, queues: Iterable[str] | None) -> Any:
+    return true() if queues is None else cand.queue.in_(list(queues))
+
+
+def claim(rt: Runtime, worker_id: int, queues: Iterable[str] | None) -> Attempt | None:
+    """Take the best due job of these queues (None: any), or None. Atomic on SQLite and
+    PostgreSQL: the UPDATE re-checks `status = 'queued'`, and PostgreSQL skips locked rows."""
     now = utcnow()
     cand = aliased(Job)
     best = (
         select(cand.number)
-        .where(cand.queue.in_(queues), _due_and_unblocked(cand, now))
+        .where(_in_queues(cand, queues), _due_and_unblocked(cand, now))
         .order_by(cand.priority.desc(), cand.number.asc())
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -147,7 +160,9 @@ def cancel_requested(rt: Runtime, worker_id: int) -> list[int]:
     """Numbers of this worker's running jobs that someone asked to cancel."""
     with rt.db.session() as s:
         rows = s.scalars(
-            select(Job.number).where(Job.worker_id == worker_id, Job.status == "running", Job.cancel_requested.is_(True))  # type: ignore[attr-defined]
+            select(Job.number).where(
+                Job.worker_id == worker_id, Job.status == "running", Job.cancel_requested.is_(True)
+            )  # type: ignore[attr-defined]
         )
         return [n for n in rows if n is not None]
 
@@ -187,7 +202,9 @@ def finish(rt: Runtime, attempt: Attempt, result: Any, output_dir: Path | None =
     with rt.db.session(write=True) as s:
         job = s.scalars(select(Job).where(_guard(attempt)).with_for_update()).first()
         if job is None:
-            log.warning("job %s: attempt %s is no longer this worker's; result dropped", attempt.number, attempt.attempt)
+            log.warning(
+                "job %s: attempt %s is no longer this worker's; result dropped", attempt.number, attempt.attempt
+            )
             return None
         if job.cancel_requested:
             # The cancel won the race: cancelled, as the user asked, and the result is dropped.
@@ -266,8 +283,13 @@ def _fail_or_retry(rt: Runtime, s: Any, job: Job, error: str, kind: str) -> None
         job.run_at = now + timedelta(seconds=delay)
         job.error_message = None
         job.started_at = None
-        s.add(Message(job_number=job.number, status=ERROR,
-                      text=f"attempt {tried} of {job.attempts} failed: {error}; retrying in {delay:g}s"))
+        s.add(
+            Message(
+                job_number=job.number,
+                status=ERROR,
+                text=f"attempt {tried} of {job.attempts} failed: {error}; retrying in {delay:g}s",
+            )
+        )
     else:
         lifecycle.move(job, "failed", "fail")
         job.error_message = error
@@ -343,8 +365,9 @@ def settle_children(rt: Runtime, parent: Job) -> None:
 # ---------------------------------------------------------------- workers and sweeping
 
 
-def register_worker(rt: Runtime, queues: list[str]) -> int:
-    worker = Worker(host=socket.gethostname(), pid=os.getpid(), queues=sorted(set(queues)))
+def register_worker(rt: Runtime, queues: list[str] | None) -> int:
+    """A worker row; `queues=None` (every queue) is stored as ["*"]."""
+    worker = Worker(host=socket.gethostname(), pid=os.getpid(), queues=["*"] if queues is None else sorted(set(queues)))
     with rt.db.session(write=True) as s:
         s.add(worker)
         s.flush()
@@ -413,7 +436,11 @@ def expire_jobs(rt: Runtime) -> list[Job]:
     now = utcnow()
     with rt.db.session(write=True) as s:
         expired = list(
-            s.scalars(select(Job).where(Job.status == "queued", Job.expires.is_not(None), Job.expires <= now).with_for_update())  # type: ignore[union-attr,operator]
+            s.scalars(
+                select(Job)
+                .where(Job.status == "queued", Job.expires.is_not(None), Job.expires <= now)
+                .with_for_update()
+            )  # type: ignore[union-attr,operator]
         )
         for job in expired:
             lifecycle.move(job, "failed", "expire")
@@ -429,7 +456,7 @@ def expire_jobs(rt: Runtime) -> list[Job]:
     return expired
 
 
-def stale_queues(rt: Runtime, queues: Iterable[str]) -> dict[str, int]:
+def stale_queues(rt: Runtime, queues: Iterable[str] | None) -> dict[str, int]:
     """Queues with due jobs that have waited longer than a wake-up should take: {queue: count}."""
     now = utcnow()
     waited = now - timedelta(seconds=rt.settings.stale_wake_seconds)
@@ -437,7 +464,7 @@ def stale_queues(rt: Runtime, queues: Iterable[str]) -> dict[str, int]:
     stmt = (
         select(cand.queue, func.count())
         .where(
-            cand.queue.in_(list(queues)),
+            _in_queues(cand, queues),
             _due_and_unblocked(cand, now),
             or_(and_(cand.run_at.is_(None), cand.updated_at <= waited), cand.run_at <= waited),
         )

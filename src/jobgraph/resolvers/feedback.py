@@ -27,17 +27,16 @@ class FeedbackSpec:
 
 def add_feedback(rt: Runtime, viewer: Viewer, job_ref: str | int, spec: FeedbackSpec) -> Feedback:
     """One personal feedback per user per job; one consensual per job, after which no personal."""
-    viewer.require(
-        Privilege.INPUT_CONSENSUAL_FEEDBACK if spec.is_consensual else Privilege.INPUT_PERSONAL_FEEDBACK
-    )
+    viewer.require(Privilege.INPUT_CONSENSUAL_FEEDBACK if spec.is_consensual else Privilege.INPUT_PERSONAL_FEEDBACK)
     if not isinstance(spec.action_log, list):
         raise BadInput("actionLog must be a JSON array")
     try:
         with rt.db.session(write=True) as s:
             job = _load_for_change(s, viewer, job_ref)  # locks the job: feedback checks are serial
             if job.status != "finished":
-                raise Conflict(f"feedback is taken only on finished jobs; job {job.job_id} is {job.status}",
-                               status=job.status)
+                raise Conflict(
+                    f"feedback is taken only on finished jobs; job {job.job_id} is {job.status}", status=job.status
+                )
             plugin = s.get(Plugin, job.plugin_id)
             validate_against(plugin.feedback_schema if plugin else None, spec.data, "feedback data")
             existing = list(s.scalars(select(Feedback).where(Feedback.job_number == job.number)))

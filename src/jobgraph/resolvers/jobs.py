@@ -173,8 +173,16 @@ def _check_spec(s: Session, viewer: Viewer, spec: JobSpec, index: int | None) ->
                     f"partial volume {start}..{end} (delta {delta}) of series {ref.series_uid} must lie "
                     f"within 1..{series.image_count} with delta >= 1"
                 )
-        rows.append(JobSeries(job_number=0, position=position, series_uid=ref.series_uid,
-                              start=ref.start, end=ref.end, delta=ref.delta))
+        rows.append(
+            JobSeries(
+                job_number=0,
+                position=position,
+                series_uid=ref.series_uid,
+                start=ref.start,
+                end=ref.end,
+                delta=ref.delta,
+            )
+        )
 
     parent_numbers: list[int] = []
     for parent_ref in spec.parents:
@@ -315,21 +323,50 @@ def invalidate_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
     return job
 
 
+_UNSET: Any = object()
+
+
 def update_job(
-    rt: Runtime, viewer: Viewer, job_ref: str | int, *, priority: int | None = None, notes: dict[str, Any] | None = None
+    rt: Runtime,
+    viewer: Viewer,
+    job_ref: str | int,
+    *,
+    priority: int | None = None,
+    notes: dict[str, Any] | None = None,
+    input: Any = _UNSET,
+    run_level: str | None = None,
 ) -> Job:
-    """Change priority (while queued) and merge notes (a null value removes the key)."""
-    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY):
+    """Change what may change: priority, input and run level while queued; notes at any time
+    (merged: a null value removes the key)."""
+    if priority is not None and (
+        isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY
+    ):
         raise BadInput(f"priority must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}")
     if notes is not None and not isinstance(notes, dict):
         raise BadInput("notes must be a JSON object")
+    if run_level is not None and (not isinstance(run_level, str) or not 1 <= len(run_level) <= 64):
+        raise BadInput("runLevel must be 1 to 64 characters")
     with rt.db.session(write=True) as s:
         job = _load_for_change(s, viewer, job_ref)
         _require_owner_or_manager(viewer, job, "update")
-        if priority is not None and priority != job.priority:
-            if job.status != "queued":
-                raise Conflict(f"the priority of job {job.job_id} can change only while it is queued", status=job.status)
-            job.priority = priority
+        queued_only = {
+            "priority": priority is not None and priority != job.priority,
+            "input": input is not _UNSET and input != job.input,
+            "run level": run_level is not None and run_level != job.run_level,
+        }
+        changing = [name for name, changed in queued_only.items() if changed]
+        if changing and job.status != "queued":
+            raise Conflict(
+                f"the {', '.join(changing)} of job {job.job_id} can change only while it is queued", status=job.status
+            )
+        if queued_only["priority"]:
+            job.priority = priority  # type: ignore[assignment]
+        if queued_only["input"]:
+            plugin = s.get(Plugin, job.plugin_id)
+            validate_against(plugin.input_schema if plugin else None, input, "input")
+            job.input = input
+        if queued_only["run level"]:
+            job.run_level = run_level  # type: ignore[assignment]
         if notes:
             merged = dict(job.notes or {})
             for key, value in notes.items():
@@ -344,6 +381,30 @@ def update_job(
     return job
 
 
+@dataclass(frozen=True)
+class PublicStatus:
+    status: str
+    plugin_name: str
+    error_message: str | None
+    notes: dict[str, Any]
+
+
+def public_status(rt: Runtime, number: int) -> PublicStatus | None:
+    """A job's state without a token: Minion's documented status route. Says nothing of
+    input, result or owner."""
+    if not 0 < number <= 2**63 - 1:
+        return None
+    with rt.db.session() as s:
+        row = s.execute(
+            select(Job.status, Plugin.name, Job.error_message, Job.notes)
+            .join(Plugin, Plugin.plugin_id == Job.plugin_id)  # type: ignore[arg-type]
+            .where(Job.number == number)
+        ).first()
+    if row is None:
+        return None
+    return PublicStatus(status=row[0], plugin_name=row[1], error_message=row[2], notes=dict(row[3] or {}))
+
+
 def delete_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> bool:
     """Remove an ended job, its rows and its output files."""
     with rt.db.session(write=True) as s:
@@ -351,9 +412,11 @@ def delete_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> bool:
         _require_owner_or_manager(viewer, job, "delete")
         if job.status not in ENDED_STATUSES:
             raise Conflict(f"cannot delete job {job.job_id}: it is {job.status}; cancel it first", status=job.status)
-        s.execute(sql_delete(JobDependency).where(
-            (JobDependency.child_number == job.number) | (JobDependency.parent_number == job.number)  # type: ignore[arg-type]
-        ))
+        s.execute(
+            sql_delete(JobDependency).where(
+                (JobDependency.child_number == job.number) | (JobDependency.parent_number == job.number)  # type: ignore[arg-type]
+            )
+        )
         s.delete(job)
     shutil.rmtree(rt.settings.outputs_dir / job.job_id, ignore_errors=True)
     rt.events.publish(event_for("deleted", job))

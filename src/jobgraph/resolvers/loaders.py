@@ -12,7 +12,18 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
-from jobgraph.db.models import Feedback, Job, JobDependency, JobSeries, Message, Output, Plugin, Series, User, Worker
+from jobgraph.db.models import (
+    Feedback,
+    Job,
+    JobDependency,
+    JobSeries,
+    Message,
+    Output,
+    Plugin,
+    Series,
+    User,
+    Worker,
+)
 from jobgraph.runtime import Runtime
 
 T = TypeVar("T")
@@ -51,13 +62,17 @@ def series_by_uid(rt: Runtime, uids: Sequence[str]) -> list[Series | None]:
 
 def job_series(rt: Runtime, numbers: Sequence[int]) -> list[list[JobSeries]]:
     with rt.db.session() as s:
-        rows = list(s.scalars(select(JobSeries).where(JobSeries.job_number.in_(set(numbers))).order_by(JobSeries.position)))  # type: ignore[attr-defined]
+        rows = list(
+            s.scalars(select(JobSeries).where(JobSeries.job_number.in_(set(numbers))).order_by(JobSeries.position))
+        )  # type: ignore[attr-defined]
     return _group(rows, "job_number", numbers)
 
 
 def feedback(rt: Runtime, numbers: Sequence[int]) -> list[list[Feedback]]:
     with rt.db.session() as s:
-        rows = list(s.scalars(select(Feedback).where(Feedback.job_number.in_(set(numbers))).order_by(Feedback.created_at)))  # type: ignore[attr-defined]
+        rows = list(
+            s.scalars(select(Feedback).where(Feedback.job_number.in_(set(numbers))).order_by(Feedback.created_at))
+        )  # type: ignore[attr-defined]
     return _group(rows, "job_number", numbers)
 
 

@@ -54,9 +54,7 @@ def _check(spec: PluginSpec) -> None:
     if spec.kind == "python" and not (isinstance(spec.entrypoint, str) and ENTRYPOINT.match(spec.entrypoint)):
         raise BadInput("a python plugin's entrypoint is 'package.module:function'")
     if spec.kind == "command" and not (
-        isinstance(spec.entrypoint, list)
-        and spec.entrypoint
-        and all(isinstance(a, str) and a for a in spec.entrypoint)
+        isinstance(spec.entrypoint, list) and spec.entrypoint and all(isinstance(a, str) and a for a in spec.entrypoint)
     ):
         raise BadInput("a command plugin's entrypoint is a non-empty list of strings (argv)")
     if spec.kind == "docker" and not (isinstance(spec.entrypoint, str) and spec.entrypoint.strip()):
@@ -145,10 +143,20 @@ def list_plugins(rt: Runtime, viewer: Viewer) -> list[Plugin]:
 
 
 MANIFEST_KEYS = {
-    "pluginId": "plugin_id", "name": "name", "version": "version", "description": "description",
-    "kind": "kind", "entrypoint": "entrypoint", "inputSchema": "input_schema",
-    "feedbackSchema": "feedback_schema", "timeout": "timeout", "attempts": "attempts",
-    "queue": "queue", "isolation": "isolation", "enabled": "enabled", "icon": "icon",
+    "pluginId": "plugin_id",
+    "name": "name",
+    "version": "version",
+    "description": "description",
+    "kind": "kind",
+    "entrypoint": "entrypoint",
+    "inputSchema": "input_schema",
+    "feedbackSchema": "feedback_schema",
+    "timeout": "timeout",
+    "attempts": "attempts",
+    "queue": "queue",
+    "isolation": "isolation",
+    "enabled": "enabled",
+    "icon": "icon",
     "displayStrategy": "display_strategy",
 }
 

@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -129,9 +129,7 @@ def revoke_api_token(rt: Runtime, viewer: Viewer | None, token_id: str) -> bool:
     with rt.db.session(write=True) as s:
         token = s.get(ApiToken, token_id)
         if token is None or (
-            viewer is not None
-            and token.user_id != viewer.user_id
-            and not viewer.can(Privilege.MANAGE_SERVER)
+            viewer is not None and token.user_id != viewer.user_id and not viewer.can(Privilege.MANAGE_SERVER)
         ):
             raise NotFound(f"no token {token_id!r}")
         if token.revoked_at is None:
@@ -144,6 +142,13 @@ def list_api_tokens(rt: Runtime, viewer: Viewer) -> list[ApiToken]:
     with rt.db.session() as s:
         stmt = select(ApiToken).where(ApiToken.user_id == viewer.user_id).order_by(ApiToken.created_at)
         return list(s.scalars(stmt))
+
+
+def exchange_client_credentials(rt: Runtime, client_id: str, client_secret: str, lifetime: timedelta) -> NewToken:
+    """OAuth2 client credentials (Alteryx): the API token `<id>.<secret>` split in two buys a
+    short-lived access token for the same user."""
+    viewer = authenticate(rt, f"{client_id}{TOKEN_SEPARATOR}{client_secret}")
+    return create_api_token(rt, None, viewer.email, "oauth2 access token", expires_in=lifetime)
 
 
 def authenticate(rt: Runtime, secret: str | None) -> Viewer:
@@ -191,9 +196,7 @@ def ensure_admin(rt: Runtime) -> str | None:
         admin = create_user(rt, None, settings.admin_email, ALL_PRIVILEGES)
     if settings.admin_token:
         with rt.db.session() as s:
-            known = s.scalars(
-                select(ApiToken).where(ApiToken.token_hash == hash_token(settings.admin_token))
-            ).first()
+            known = s.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(settings.admin_token))).first()
         if known is None:
             create_api_token(rt, None, admin.email, "JOBGRAPH_ADMIN_TOKEN", secret=settings.admin_token)
         return None
@@ -202,5 +205,3 @@ def ensure_admin(rt: Runtime) -> str | None:
     if has_token is not None:
         return None
     return create_api_token(rt, None, admin.email, "first admin token").secret
-
-

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from jobgraph.errors import Forbidden, Unauthenticated
 
 
-class Privilege(str, Enum):
+class Privilege(StrEnum):
     MANAGE_SERVER = "manageServer"
     MANAGE_JOBS = "manageJobs"
     EXECUTE_PLUGIN = "executePlugin"

@@ -21,8 +21,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     if settings.redis_url:
         from dramatiq.brokers.redis import RedisBroker
 
-        broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, middleware=middleware,
-                                              namespace="jobgraph", heartbeat_timeout=15_000)
+        broker: dramatiq.Broker = RedisBroker(
+            url=settings.redis_url, middleware=middleware, namespace="jobgraph", heartbeat_timeout=15_000
+        )
     else:
         broker = StubBroker(middleware=middleware)
     return broker

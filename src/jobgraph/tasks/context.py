@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-class JobCancelled(Exception):  # noqa: N818  (the plugin-facing name reads better)
+class JobCancelled(Exception):
     """Raised inside a plugin when the job was cancelled; let it propagate."""
 
 

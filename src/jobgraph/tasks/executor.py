@@ -23,10 +23,10 @@ PROGRESS_INTERVAL = 0.25  # seconds between stored progress updates of one job
 class Executor:
     """One per worker process. Thread-safe: each Dramatiq worker thread runs one attempt."""
 
-    def __init__(self, rt: Runtime, worker_id: int, queues: Iterable[str]) -> None:
+    def __init__(self, rt: Runtime, worker_id: int, queues: Iterable[str] | None) -> None:
         self.rt = rt
         self.worker_id = worker_id
-        self.queues = sorted(set(queues))
+        self.queues = None if queues is None else sorted(set(queues))  # None: every queue
         self._running: dict[int, Control] = {}
         self._lock = threading.Lock()
         self.shutting_down = threading.Event()
@@ -36,9 +36,9 @@ class Executor:
         """Claim one due job (preferring the woken queue) and run it. False if none was due."""
         if self.shutting_down.is_set():
             return False
-        queues = [queue] if queue in self.queues else []
-        attempt = execution.claim(self.rt, self.worker_id, queues or self.queues)
-        if attempt is None and queues:
+        # The woken queue first (its message was for it), then any other queue served here.
+        attempt = execution.claim(self.rt, self.worker_id, [queue])
+        if attempt is None and (self.queues is None or len(self.queues) > 1):
             attempt = execution.claim(self.rt, self.worker_id, self.queues)
         if attempt is None:
             return False
@@ -71,7 +71,9 @@ class Executor:
         elif outcome.kind == "handed_back":
             execution.hand_back(rt, attempt, outcome.error)
         else:
-            execution.fail_attempt(rt, attempt, outcome.error, kind="exception" if outcome.kind == "failed" else outcome.kind)
+            execution.fail_attempt(
+                rt, attempt, outcome.error, kind="exception" if outcome.kind == "failed" else outcome.kind
+            )
 
     def _control(self, attempt: Attempt) -> Control:
         rt = self.rt
@@ -88,7 +90,9 @@ class Executor:
             "series": [
                 {
                     "seriesUid": s.series_uid,
-                    "partialVolumeDescriptor": None if s.start is None else {"start": s.start, "end": s.end, "delta": s.delta},
+                    "partialVolumeDescriptor": None
+                    if s.start is None
+                    else {"start": s.start, "end": s.end, "delta": s.delta},
                 }
                 for s in attempt.series
             ],

@@ -29,7 +29,7 @@ class WorkerService:
         self,
         rt: Runtime,
         broker: dramatiq.Broker,
-        queues: Iterable[str] = ("default",),
+        queues: Iterable[str] | None = ("default",),
         threads: int = 4,
         *,
         recover_all_running: bool = False,
@@ -37,7 +37,7 @@ class WorkerService:
     ) -> None:
         self.rt = rt
         self.broker = broker
-        self.queues = sorted(set(queues))
+        self.queues = None if queues is None else sorted(set(queues))  # None: every queue
         self.threads = threads
         self.recover_all_running = recover_all_running
         self.shutdown_grace = shutdown_grace
@@ -61,12 +61,22 @@ class WorkerService:
 
         if ACTOR_NAME in self.broker.actors:
             self.broker.actors.pop(ACTOR_NAME)
-        dramatiq.Actor(wake, broker=self.broker, actor_name=ACTOR_NAME, queue_name="default",
-                       priority=0, options={"max_retries": 0})
-        for queue in self.queues:
+        dramatiq.Actor(
+            wake,
+            broker=self.broker,
+            actor_name=ACTOR_NAME,
+            queue_name="default",
+            priority=0,
+            options={"max_retries": 0},
+        )
+        for queue in self.queues or ["default"]:
             self.broker.declare_queue(queue)
-        worker = dramatiq.Worker(self.broker, queues=set(self.queues), worker_threads=self.threads,
-                                 worker_timeout=100)
+        worker = dramatiq.Worker(
+            self.broker,
+            queues=set(self.queues) if self.queues else None,
+            worker_threads=self.threads,
+            worker_timeout=100,
+        )
         # Messages are wake-ups: prefetching many would hide work from idle workers elsewhere.
         worker.queue_prefetch = self.threads
         worker.start()
@@ -107,6 +117,7 @@ class WorkerService:
         execution.recover_lost_jobs(rt)
         execution.expire_jobs(rt)
         for queue, count in execution.stale_queues(rt, self.queues).items():
+            # With every queue served, a queue first seen here needs declaring (and a consumer).
             for _ in range(min(count, self.threads)):
                 try:
                     self.dispatcher.wake(queue)

@@ -8,6 +8,7 @@ first, SIGKILL after the grace period.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -30,10 +31,8 @@ def _pump(stream: IO[bytes], status: int, control: Control) -> None:
 
 
 def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run(control: Control, argv: list[str], env: dict[str, str] | None = None) -> Outcome:
@@ -46,8 +45,13 @@ def run(control: Control, argv: list[str], env: dict[str, str] | None = None) ->
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            env={**os.environ, **(env or {}), "JOBGRAPH_JOB_ID": str(control.payload.get("jobId")),
-                 "JOBGRAPH_OUTPUT_DIR": str(control.output_dir), "JOBGRAPH_INPUT_DIR": str(control.input_dir)},
+            env={
+                **os.environ,
+                **(env or {}),
+                "JOBGRAPH_JOB_ID": str(control.payload.get("jobId")),
+                "JOBGRAPH_OUTPUT_DIR": str(control.output_dir),
+                "JOBGRAPH_INPUT_DIR": str(control.input_dir),
+            },
         )
     except OSError as exc:
         return Outcome("failed", error=f"cannot start {argv[0]!r}: {exc.strerror or exc}")

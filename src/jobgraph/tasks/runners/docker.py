@@ -11,10 +11,18 @@ from jobgraph.tasks.runners.base import Control, Outcome
 
 def docker_argv(control: Control, image: str, docker: str = "docker") -> list[str]:
     return [
-        docker, "run", "--rm", "-i", "--network", "none",
-        "--label", f"jobgraph.job={control.payload.get('jobId')}",
-        "-v", f"{control.input_dir.resolve()}:/circus/in:ro",
-        "-v", f"{control.output_dir.resolve()}:/circus/out",
+        docker,
+        "run",
+        "--rm",
+        "-i",
+        "--network",
+        "none",
+        "--label",
+        f"jobgraph.job={control.payload.get('jobId')}",
+        "-v",
+        f"{control.input_dir.resolve()}:/circus/in:ro",
+        "-v",
+        f"{control.output_dir.resolve()}:/circus/out",
         image,
     ]
 

@@ -7,6 +7,7 @@ not an interpreter start.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import threading
 import time
@@ -81,10 +82,8 @@ def _supervise(control: Control, process: Any, conn: Connection) -> Outcome:
         if asked_to_stop_at is None and (control.stop_event.is_set() or control.timed_out()):
             timed_out = not control.stop_event.is_set()
             asked_to_stop_at = time.monotonic()
-            try:
+            with contextlib.suppress(OSError):
                 conn.send(("cancel",))
-            except OSError:
-                pass
         if asked_to_stop_at is not None and time.monotonic() - asked_to_stop_at > control.grace:
             process.kill()
             process.join(timeout=5)

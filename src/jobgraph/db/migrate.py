@@ -1,0 +1,59 @@
+"""Schema migrations with Alembic, driven from code (`jobgraph migrate`, and the embedded
+default's own start). Processes refuse to run on a database that is behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from jobgraph.db.engine import Database
+
+SCRIPTS = Path(__file__).with_name("alembic")
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def _config(db: Database) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    config.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory(str(SCRIPTS)).get_current_head()
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    config = _config(db)
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def revision(db: Database, message: str) -> None:
+    """Developers: write a new migration from the difference between the models and `db`."""
+    config = _config(db)
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.revision(config, message=message, autogenerate=True)
+
+
+def require_current(db: Database) -> None:
+    current, head = current_revision(db), head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"the database schema is at revision {current or 'none'}, this jobgraph needs {head}: "
+            "run `jobgraph migrate` first"
+        )

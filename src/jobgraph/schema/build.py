@@ -1,0 +1,34 @@
+"""The schema object, with its limits and error masking."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from jobgraph.errors import DomainError
+from jobgraph.schema.mutation import Mutation
+from jobgraph.schema.query import Query
+from jobgraph.schema.subscription import Subscription
+from jobgraph.settings import Settings
+
+
+def _mask(error: GraphQLError) -> bool:
+    """Mask unexpected errors (no stack or internals leak); let domain errors through."""
+    original = error.original_error
+    return original is not None and not isinstance(original, DomainError | GraphQLError)
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: MaskErrors(should_mask_error=_mask, error_message="internal server error"),
+        ],
+    )

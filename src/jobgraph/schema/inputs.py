@@ -1,0 +1,175 @@
+"""Input types, and their translation to the use cases' specs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+from strawberry.scalars import JSON
+
+from jobgraph.resolvers import job_list
+from jobgraph.resolvers.feedback import FeedbackSpec
+from jobgraph.resolvers.jobs import JobSpec, SeriesRef
+from jobgraph.resolvers.plugins import PluginSpec
+from jobgraph.resolvers.series import SeriesSpec
+from jobgraph.schema.types import JobStatus, PluginKind
+
+
+@strawberry.input
+class PartialVolumeInput:
+    start: int
+    end: int
+    delta: int = 1
+
+
+@strawberry.input
+class JobSeriesInput:
+    series_uid: str
+    partial_volume_descriptor: PartialVolumeInput | None = None
+
+
+@strawberry.input(description="A job to create. Unset fields take the plugin's defaults.")
+class CreateJobInput:
+    plugin_id: strawberry.ID
+    input: JSON | None = None
+    series: list[JobSeriesInput] | None = None
+    priority: int = 0
+    queue: str | None = None
+    attempts: int | None = None
+    run_at: datetime | None = None
+    expires: datetime | None = None
+    parents: list[strawberry.ID] | None = strawberry.field(default=None, description="jobIds it waits for.")
+    lax: bool = False
+    notes: JSON | None = None
+    run_level: str = "default"
+
+    def to_spec(self) -> JobSpec:
+        return JobSpec(
+            plugin_id=str(self.plugin_id),
+            input=self.input,
+            series=[
+                SeriesRef(
+                    series_uid=s.series_uid,
+                    start=s.partial_volume_descriptor.start if s.partial_volume_descriptor else None,
+                    end=s.partial_volume_descriptor.end if s.partial_volume_descriptor else None,
+                    delta=s.partial_volume_descriptor.delta if s.partial_volume_descriptor else None,
+                )
+                for s in self.series or []
+            ],
+            priority=self.priority,
+            queue=self.queue,
+            attempts=self.attempts,
+            run_at=self.run_at,
+            expires=self.expires,
+            parents=[str(p) for p in self.parents or []],
+            lax=self.lax,
+            notes=self.notes,  # type: ignore[arg-type]
+            run_level=self.run_level,
+        )
+
+
+@strawberry.input(description="A plugin to register; an existing pluginId is updated.")
+class PluginInput:
+    plugin_id: strawberry.ID
+    kind: PluginKind
+    entrypoint: JSON = strawberry.field(description="python: 'module:function'; command: argv; docker: image.")
+    name: str | None = None
+    version: str = ""
+    description: str = ""
+    input_schema: JSON | None = None
+    feedback_schema: JSON | None = None
+    timeout: int = 0
+    attempts: int = 1
+    queue: str = "default"
+    isolation: str = "process"
+    enabled: bool = True
+    icon: JSON | None = None
+    display_strategy: JSON | None = None
+
+    def to_spec(self) -> PluginSpec:
+        return PluginSpec(
+            plugin_id=str(self.plugin_id),
+            kind=self.kind.value,
+            entrypoint=self.entrypoint,
+            name=self.name,
+            version=self.version,
+            description=self.description,
+            input_schema=self.input_schema,  # type: ignore[arg-type]
+            feedback_schema=self.feedback_schema,
+            timeout=self.timeout,
+            attempts=self.attempts,  # type: ignore[arg-type]
+            queue=self.queue,
+            isolation=self.isolation,
+            enabled=self.enabled,
+            icon=self.icon,
+            display_strategy=self.display_strategy,
+        )
+
+
+@strawberry.input
+class SeriesInput:
+    series_uid: str
+    modality: str = ""
+    description: str = ""
+    image_count: int = 1
+
+    def to_spec(self) -> SeriesSpec:
+        return SeriesSpec(
+            series_uid=self.series_uid,
+            modality=self.modality,
+            description=self.description,
+            image_count=self.image_count,
+        )
+
+
+@strawberry.input
+class FeedbackInput:
+    is_consensual: bool = False
+    data: JSON | None = None
+    action_log: JSON | None = None
+
+    def to_spec(self) -> FeedbackSpec:
+        return FeedbackSpec(
+            is_consensual=self.is_consensual,
+            data=self.data,
+            action_log=[] if self.action_log is None else self.action_log,
+        )  # type: ignore[arg-type]
+
+
+@strawberry.input(description="Every field narrows the list; lists match any of their values.")
+class JobFilter:
+    status: list[JobStatus] | None = None
+    plugin_id: list[strawberry.ID] | None = None
+    user_email: list[str] | None = None
+    queue: list[str] | None = None
+    series_uid: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    finished_after: datetime | None = None
+    finished_before: datetime | None = None
+    error_contains: str | None = strawberry.field(default=None, description="Text in the error message.")
+
+    def to_filter(self) -> job_list.JobFilter:
+        return job_list.JobFilter(
+            statuses=[s.value for s in self.status] if self.status else None,
+            plugin_ids=[str(p) for p in self.plugin_id] if self.plugin_id else None,
+            user_emails=self.user_email or None,
+            queues=self.queue or None,
+            series_uid=self.series_uid,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            updated_after=self.updated_after,
+            finished_after=self.finished_after,
+            finished_before=self.finished_before,
+            error_contains=self.error_contains,
+        )
+
+
+@strawberry.enum(description="Orderings of job lists.")
+class JobOrder(Enum):
+    NEWEST = "NEWEST"
+    OLDEST = "OLDEST"
+    DISPATCH = "DISPATCH"
+    RECENTLY_UPDATED = "RECENTLY_UPDATED"

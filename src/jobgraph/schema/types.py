@@ -1,0 +1,440 @@
+"""Output types. Scalar fields are plain attributes copied from the row; nested fields load
+through the request's DataLoaders, so a page costs a fixed number of statements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import strawberry
+from strawberry.scalars import JSON
+
+from jobgraph.db import models
+from jobgraph.resolvers import job_list, jobs
+from jobgraph.rest.common import call
+
+if TYPE_CHECKING:
+    from jobgraph.schema.context import Context
+
+
+@strawberry.enum(description="Where a job is in its lifecycle.")
+class JobStatus(Enum):
+    # The contract's names, as every other view spells them.
+    queued = "queued"
+    running = "running"
+    finished = "finished"
+    failed = "failed"
+    cancelled = "cancelled"
+    invalidated = "invalidated"
+
+
+@strawberry.enum(description="A global privilege of a user (manageServer implies all).")
+class Privilege(Enum):
+    manageServer = "manageServer"
+    manageJobs = "manageJobs"
+    executePlugin = "executePlugin"
+    inputPersonalFeedback = "inputPersonalFeedback"
+    inputConsensualFeedback = "inputConsensualFeedback"
+    manageFeedback = "manageFeedback"
+
+
+@strawberry.enum(description="How a plugin is run.")
+class PluginKind(Enum):
+    python = "python"
+    command = "command"
+    docker = "docker"
+
+
+def _ctx(info: strawberry.Info) -> Context:
+    return info.context  # type: ignore[no-any-return]
+
+
+@strawberry.type(description="A registered imaging series.")
+class Series:
+    series_uid: str
+    modality: str
+    description: str
+    image_count: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.Series) -> Series:
+        return cls(
+            series_uid=row.series_uid,
+            modality=row.modality,
+            description=row.description,
+            image_count=row.image_count,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field(description="Jobs that name this series, newest first.")
+    async def jobs(self, info: strawberry.Info, first: int = 20, after: str | None = None) -> JobConnection:
+        from jobgraph.schema.connection import job_connection
+
+        return await job_connection(info, job_list.JobFilter(series_uid=self.series_uid), "NEWEST", first, after)
+
+
+@strawberry.type(description="A part of a series: images start..end, every delta-th.")
+class PartialVolumeDescriptor:
+    start: int
+    end: int
+    delta: int
+
+
+@strawberry.type(description="One series of a job, in the job's order.")
+class JobSeries:
+    series_uid: str
+    partial_volume_descriptor: PartialVolumeDescriptor | None
+
+    @strawberry.field
+    async def series(self, info: strawberry.Info) -> Series | None:
+        row = await _ctx(info).loaders.series.load(self.series_uid)
+        return Series.of(row) if row else None
+
+
+@strawberry.type(description="A plugin that jobs run.")
+class Plugin:
+    plugin_id: strawberry.ID
+    name: str
+    version: str
+    description: str
+    kind: PluginKind
+    entrypoint: JSON
+    input_schema: JSON | None
+    feedback_schema: JSON | None
+    timeout: int = strawberry.field(description="Seconds an attempt may run; 0 = no limit.")
+    attempts: int
+    queue: str
+    isolation: str = strawberry.field(description="python plugins: 'process' (default) or 'thread'.")
+    enabled: bool
+    icon: JSON | None
+    display_strategy: JSON | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: models.Plugin) -> Plugin:
+        return cls(
+            plugin_id=strawberry.ID(row.plugin_id),
+            name=row.name,
+            version=row.version,
+            description=row.description,
+            kind=PluginKind(row.kind),
+            entrypoint=row.entrypoint,
+            input_schema=row.input_schema,
+            feedback_schema=row.feedback_schema,
+            timeout=row.timeout,
+            attempts=row.attempts,
+            queue=row.queue,
+            isolation=row.isolation,
+            enabled=row.enabled,
+            icon=row.icon,
+            display_strategy=row.display_strategy,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="This plugin's jobs that the caller may see, newest first.")
+    async def jobs(self, info: strawberry.Info, first: int = 20, after: str | None = None) -> JobConnection:
+        from jobgraph.schema.connection import job_connection
+
+        return await job_connection(info, job_list.JobFilter(plugin_ids=[str(self.plugin_id)]), "NEWEST", first, after)
+
+
+@strawberry.type(description="A user. Emails of others are shown only where their jobs are.")
+class User:
+    email: str
+    privileges: list[Privilege]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.User) -> User:
+        return cls(email=row.email, privileges=[Privilege(p) for p in row.privileges or []], created_at=row.created_at)
+
+
+@strawberry.type(description="A log line of a job. status: 1 info, 2 warning, 3 error.")
+class Message:
+    status: int
+    text: str
+    tool_id: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.Message) -> Message:
+        return cls(status=row.status, text=row.text, tool_id=row.tool_id, created_at=row.created_at)
+
+
+@strawberry.type(description="A file a plugin wrote.")
+class Output:
+    id: strawberry.ID
+    file_name: str
+    size: int
+    content_type: str
+    available_formats: list[str]
+    url: str = strawberry.field(description="Where to download it (with the same token).")
+
+    @classmethod
+    def of(cls, row: models.Output, job_id: str) -> Output:
+        return cls(
+            id=strawberry.ID(row.id),
+            file_name=row.file_name,
+            size=row.size,
+            content_type=row.content_type,
+            available_formats=list(row.available_formats or []),
+            url=f"/webapi/v3/jobs/{job_id}/output/{row.id}",
+        )
+
+
+@strawberry.type(description="A user's feedback on a job's result.")
+class Feedback:
+    feedback_id: strawberry.ID
+    is_consensual: bool
+    data: JSON | None
+    action_log: JSON
+    created_at: datetime
+    user_id: strawberry.Private[int]
+    job_number: strawberry.Private[int]
+
+    @classmethod
+    def of(cls, row: models.Feedback) -> Feedback:
+        return cls(
+            feedback_id=strawberry.ID(row.id),
+            is_consensual=row.is_consensual,
+            data=row.data,
+            action_log=row.action_log or [],
+            created_at=row.created_at,
+            user_id=row.user_id,
+            job_number=row.job_number,
+        )
+
+    @strawberry.field
+    async def user(self, info: strawberry.Info) -> User | None:
+        row = await _ctx(info).loaders.user.load(self.user_id)
+        return User.of(row) if row else None
+
+    @strawberry.field
+    async def job(self, info: strawberry.Info) -> Job | None:
+        ctx = _ctx(info)
+        row = await call(jobs.get_job_by_number, ctx.rt, await ctx.viewer(), self.job_number)
+        return Job.of(row) if row else None
+
+
+@strawberry.type(description="A worker process.")
+class Worker:
+    id: int
+    host: str
+    pid: int
+    queues: list[str]
+    started_at: datetime
+    last_seen_at: datetime
+    stopped_at: datetime | None
+    alive: bool
+    jobs_running: int
+
+    @classmethod
+    def of(cls, row: models.Worker, alive: bool, jobs_running: int) -> Worker:
+        assert row.id is not None
+        return cls(
+            id=row.id,
+            host=row.host,
+            pid=row.pid,
+            queues=list(row.queues or []),
+            started_at=row.started_at,
+            last_seen_at=row.last_seen_at,
+            stopped_at=row.stopped_at,
+            alive=alive,
+            jobs_running=jobs_running,
+        )
+
+
+@strawberry.type(description="A job: one run of a plugin over an input and series.")
+class Job:
+    job_id: strawberry.ID
+    number: int = strawberry.field(description="Sequential id (Minion's and PluginResultJob's id).")
+    status: JobStatus
+    priority: int
+    queue: str
+    input: JSON | None
+    attempts: int
+    retries: int
+    retried: datetime | None = strawberry.field(description="When it was last retried.")
+    run_at: datetime | None
+    expires: datetime | None
+    lax: bool
+    notes: JSON
+    result: JSON | None
+    error_message: str | None
+    worker: int | None = strawberry.field(description="Id of the worker that ran the latest attempt.")
+    run_level: str
+    cancel_requested: bool
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    plugin_id: strawberry.ID
+    row: strawberry.Private[models.Job]
+
+    @classmethod
+    def of(cls, row: models.Job) -> Job:
+        return cls(
+            job_id=strawberry.ID(row.job_id),
+            number=row.number or 0,
+            status=JobStatus(row.status),
+            priority=row.priority,
+            queue=row.queue,
+            input=row.input,
+            attempts=row.attempts,
+            retries=row.retries,
+            retried=row.retried_at,
+            run_at=row.run_at,
+            expires=row.expires,
+            lax=row.lax,
+            notes=row.notes or {},
+            result=row.result,
+            error_message=row.error_message,
+            worker=row.worker_id,
+            run_level=row.run_level,
+            cancel_requested=row.cancel_requested,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            plugin_id=strawberry.ID(row.plugin_id),
+            row=row,
+        )
+
+    @strawberry.field(description="notes.progress, 0..1, when the plugin reports it.")
+    def progress(self) -> float | None:
+        value = (self.notes or {}).get("progress") if isinstance(self.notes, dict) else None
+        return float(value) if isinstance(value, int | float) else None
+
+    @strawberry.field
+    async def plugin(self, info: strawberry.Info) -> Plugin | None:
+        row = await _ctx(info).loaders.plugin.load(self.row.plugin_id)
+        return Plugin.of(row) if row else None
+
+    @strawberry.field(description="Who created the job.")
+    async def user(self, info: strawberry.Info) -> User | None:
+        row = await _ctx(info).loaders.user.load(self.row.user_id)
+        return User.of(row) if row else None
+
+    @strawberry.field
+    async def series(self, info: strawberry.Info) -> list[JobSeries]:
+        rows = await _ctx(info).loaders.job_series.load(self.number)
+        return [
+            JobSeries(
+                series_uid=r.series_uid,
+                partial_volume_descriptor=None
+                if r.start is None
+                else PartialVolumeDescriptor(start=r.start, end=r.end, delta=r.delta),
+            )
+            for r in rows
+        ]
+
+    @strawberry.field
+    async def feedbacks(self, info: strawberry.Info) -> list[Feedback]:
+        return [Feedback.of(r) for r in await _ctx(info).loaders.feedback.load(self.number)]
+
+    @strawberry.field
+    async def messages(self, info: strawberry.Info) -> list[Message]:
+        return [Message.of(r) for r in await _ctx(info).loaders.messages.load(self.number)]
+
+    @strawberry.field
+    async def outputs(self, info: strawberry.Info) -> list[Output]:
+        return [Output.of(r, str(self.job_id)) for r in await _ctx(info).loaders.outputs.load(self.number)]
+
+    @strawberry.field(description="Jobs this one waits for.")
+    async def parents(self, info: strawberry.Info) -> list[Job]:
+        ctx = _ctx(info)
+        viewer = await ctx.viewer()
+        return [Job.of(r) for r in await ctx.loaders.parents.load(self.number) if viewer.may_see_job_of(r.user_id)]
+
+    @strawberry.field(description="Jobs that wait for this one.")
+    async def children(self, info: strawberry.Info) -> list[Job]:
+        ctx = _ctx(info)
+        viewer = await ctx.viewer()
+        return [Job.of(r) for r in await ctx.loaders.children.load(self.number) if viewer.may_see_job_of(r.user_id)]
+
+    @strawberry.field(description="The worker that ran the latest attempt.")
+    async def run_by(self, info: strawberry.Info) -> Worker | None:
+        if self.worker is None:
+            return None
+        row = await _ctx(info).loaders.worker.load(self.worker)
+        return Worker.of(row, alive=row.stopped_at is None, jobs_running=0) if row else None
+
+
+@strawberry.type
+class JobEdge:
+    cursor: str
+    node: Job
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="A page of jobs.")
+class JobConnection:
+    edges: list[JobEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class StatusCount:
+    status: JobStatus
+    count: int
+
+
+@strawberry.type
+class QueueCount:
+    queue: str
+    queued: int
+    running: int
+
+
+@strawberry.type(description="The queue at a glance.")
+class QueueStats:
+    by_status: list[StatusCount]
+    by_queue: list[QueueCount]
+    workers: list[Worker]
+    total: int
+
+
+@strawberry.type(description="An API token. The secret is shown only when it is created.")
+class ApiToken:
+    token_id: strawberry.ID
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: models.ApiToken) -> ApiToken:
+        return cls(
+            token_id=strawberry.ID(row.id),
+            name=row.name,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+        )
+
+
+@strawberry.type(description="A new API token: `secret` is the token, shown only here.")
+class NewApiToken:
+    token: ApiToken
+    secret: str
+
+
+@strawberry.type(description="Something happened to a job.")
+class JobEvent:
+    kind: str = strawberry.field(description="created | updated | message | progress | deleted")
+    job_id: strawberry.ID
+    number: int
+    status: JobStatus
+    job: Job | None = strawberry.field(description="The job now (null once deleted).")

@@ -1,0 +1,1 @@
+"""HTTP pieces that are not a view of jobs: limits, health, metrics."""
