@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = 5.0
     worker_dead_after_seconds: float = 30.0  # a worker silent this long has gone away
     stop_grace_seconds: float = 1.0  # after a cancel, how long a plugin gets before a kill
+    shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long running jobs get to finish
     auto_migrate: bool | None = None  # None: only on the embedded SQLite default
 
     # API limits

@@ -1,0 +1,3 @@
+from jobgraph.cli import main
+
+main()

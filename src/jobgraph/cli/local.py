@@ -1,0 +1,126 @@
+"""Commands that act on the database directly, with the operator's authority: users, tokens,
+plugins, migrations. They read the same JOBGRAPH_* settings as the service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jobgraph.cli.errors import fail, friendly
+from jobgraph.db import migrate as db_migrate
+from jobgraph.resolvers import plugins, users
+from jobgraph.resolvers.viewer import ALL_PRIVILEGES
+from jobgraph.runtime import Runtime, build_runtime
+from jobgraph.service import prepare_database
+from jobgraph.settings import Settings
+
+user_app = typer.Typer(help="Users and their privileges.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
+plugin_app = typer.Typer(help="Plugins.", no_args_is_help=True)
+
+
+def _runtime() -> Runtime:
+    rt = build_runtime(Settings())
+    prepare_database(rt)
+    return rt
+
+
+@friendly
+def migrate() -> None:
+    """Bring the database schema up to date (Alembic)."""
+    rt = build_runtime(Settings())
+    before = db_migrate.current_revision(rt.db)
+    db_migrate.upgrade(rt.db)
+    after = db_migrate.current_revision(rt.db)
+    typer.echo(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+Privileges = Annotated[
+    list[str] | None,
+    typer.Option("--privilege", "-p", help=f"Repeat for each: {', '.join(ALL_PRIVILEGES)}; or 'all'."),
+]
+
+
+def _privileges(values: list[str] | None) -> list[str]:
+    values = values or []
+    return list(ALL_PRIVILEGES) if "all" in values else values
+
+
+@user_app.command("create")
+@friendly
+def user_create(email: str, privilege: Privileges = None) -> None:
+    """Create a user."""
+    user = users.create_user(_runtime(), None, email, _privileges(privilege))
+    typer.echo(f"created {user.email} ({', '.join(user.privileges) or 'no privileges'})")
+
+
+@user_app.command("set-privileges")
+@friendly
+def user_set_privileges(email: str, privilege: Privileges = None) -> None:
+    """Replace a user's privileges."""
+    user = users.set_privileges(_runtime(), None, email, _privileges(privilege))
+    typer.echo(f"{user.email}: {', '.join(user.privileges) or 'no privileges'}")
+
+
+@user_app.command("list")
+@friendly
+def user_list() -> None:
+    """List users."""
+    for user in users.list_users(_runtime(), None):
+        typer.echo(f"{user.email}\t{','.join(user.privileges)}")
+
+
+@token_app.command("create")
+@friendly
+def token_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    expires_days: Annotated[int | None, typer.Option(min=1, max=3650, help="Expire after this many days.")] = None,
+) -> None:
+    """Make an API token for a user; it is printed once, only here."""
+    from datetime import timedelta
+
+    new = users.create_api_token(_runtime(), None, email, name, timedelta(days=expires_days) if expires_days else None)
+    typer.echo(
+        f"token {new.token.id} for {email}"
+        + (f", expires {new.token.expires_at:%Y-%m-%d}" if new.token.expires_at else ""),
+        err=True,
+    )
+    typer.echo(new.secret)
+
+
+@token_app.command("revoke")
+@friendly
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id (the part before the '.')."""
+    users.revoke_api_token(_runtime(), None, token_id.split(".", 1)[0])
+    typer.echo(f"revoked {token_id.split('.', 1)[0]}")
+
+
+@plugin_app.command("register")
+@friendly
+def plugin_register(
+    manifest: Annotated[Path, typer.Argument(help="A JSON file: one plugin object, or a list.")],
+) -> None:
+    """Register (or update) plugins from a manifest file."""
+    try:
+        data = json.loads(manifest.read_text())
+    except json.JSONDecodeError as exc:
+        raise fail(f"{manifest} is not valid JSON: {exc}") from None
+    rt = _runtime()
+    for item in data if isinstance(data, list) else [data]:
+        plugin = plugins.register_plugin(rt, None, plugins.spec_from_manifest(item))
+        typer.echo(f"registered {plugin.plugin_id} ({plugin.kind}, queue {plugin.queue})")
+
+
+@plugin_app.command("list")
+@friendly
+def plugin_list() -> None:
+    """List plugins."""
+    rt = _runtime()
+    for plugin in plugins.list_plugins(rt, None):  # type: ignore[arg-type]
+        state = "" if plugin.enabled else " (disabled)"
+        typer.echo(f"{plugin.plugin_id}\t{plugin.kind}\t{plugin.queue}\t{plugin.description}{state}")
