@@ -95,23 +95,24 @@ def _in_queues(cand: Any, queues: Iterable[str] | None) -> Any:
 def claim(rt: Runtime, worker_id: int, queues: Iterable[str] | None) -> Attempt | None:
     """Take the best due job of these queues (None: any), or None. Atomic on SQLite and
     PostgreSQL: the UPDATE re-checks `status = 'queued'`, and PostgreSQL skips locked rows."""
-    now = utcnow()
     cand = aliased(Job)
-    best = (
-        select(cand.number)
-        .where(_in_queues(cand, queues), _due_and_unblocked(cand, now))
-        .order_by(cand.priority.desc(), cand.number.asc())
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    stmt = (
-        update(Job)
-        .where(Job.number == best, Job.status == "queued")
-        .values(status="running", worker_id=worker_id, started_at=now, updated_at=now, finished_at=None)
-        .returning(Job.number)
-    )
     with rt.db.session(write=True) as s:
+        s.connection()  # begin (and on SQLite take the write lock) before reading the clock
+        now = utcnow()
+        best = (
+            select(cand.number)
+            .where(_in_queues(cand, queues), _due_and_unblocked(cand, now))
+            .order_by(cand.priority.desc(), cand.number.asc())
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(Job)
+            .where(Job.number == best, Job.status == "queued")
+            .values(status="running", worker_id=worker_id, started_at=now, updated_at=now, finished_at=None)
+            .returning(Job.number)
+        )
         number = s.execute(stmt).scalar()
         if number is None:
             return None
@@ -119,7 +120,9 @@ def claim(rt: Runtime, worker_id: int, queues: Iterable[str] | None) -> Attempt 
         assert job is not None
         plugin = s.get(Plugin, job.plugin_id)
         assert plugin is not None
-        series = list(s.scalars(select(JobSeries).where(JobSeries.job_number == number).order_by(JobSeries.position)))  # type: ignore[arg-type]
+        series = list(
+            s.scalars(select(JobSeries).where(JobSeries.job_number == number).order_by(JobSeries.position))  # type: ignore[arg-type]
+        )
     rt.events.publish(event_for("updated", job))
     return Attempt(job=job, plugin=plugin, series=series, worker_id=worker_id, attempt=job.retries)
 

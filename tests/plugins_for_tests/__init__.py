@@ -1,0 +1,1 @@
+"""Plugins used by the tests (importable by worker processes through PYTHONPATH)."""
