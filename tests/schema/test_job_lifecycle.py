@@ -262,8 +262,9 @@ def test_interrupted_jobs_are_retried_after_a_restart_and_queued_ones_run(tmp_pa
         # Simulate a crash: the row says running while no process runs it any more.
         service = api.client.app.state.service  # type: ignore[attr-defined]
         service.workers.executor.shutting_down.set()
-    from jobgraph.db.engine import Database
     from sqlalchemy import text
+
+    from jobgraph.db.engine import Database
 
     raw = Database(db)
     with raw.engine.begin() as conn:  # the shutdown handed it back; make it look like a crash

@@ -1,0 +1,72 @@
+"""No N+1: a page of nested jobs costs the same few SQL statements whatever its size."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from tests.support import Api, wait_for_event
+
+PAGE = """query($n: Int!) { jobs(first: $n) { totalCount edges { node {
+  jobId status plugin { pluginId name } user { email }
+  series { seriesUid partialVolumeDescriptor { start end delta } series { modality imageCount } }
+  feedbacks { feedbackId data user { email } } messages { status text } outputs { fileName size }
+} } } }"""
+
+
+@contextmanager
+def counting(api: Api) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        # Only the request's statements (run in the API's thread pool), not the workers' upkeep.
+        if threading.current_thread().name.startswith("AnyIO worker") and not statement.lstrip().upper().startswith(
+            ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")
+        ):
+            statements.append(statement)
+
+    event.listen(api.rt.db.engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(api.rt.db.engine, "before_cursor_execute", record)
+
+
+def test_a_page_of_100_nested_jobs_costs_a_fixed_number_of_statements(any_api: Api) -> None:
+    api = any_api
+    api.gql('mutation { registerSeries(input: {seriesUid: "1.2.3", modality: "CT", imageCount: 100}) { seriesUid } }')
+    spec = {
+        "pluginId": "jobgraph.echo",
+        "input": {"k": 1},
+        "series": [{"seriesUid": "1.2.3", "partialVolumeDescriptor": {"start": 1, "end": 10, "delta": 1}}],
+    }
+    made = api.gql("mutation($a: [CreateJobInput!]!) { createJobs(inputs: $a) { jobId } }", {"a": [spec] * 100})
+    ids = {j["jobId"] for j in made["createJobs"]}
+    finished = "{ jobs(filter: {status: [finished]}) { totalCount } }"
+    wait_for_event(
+        api.rt,
+        lambda: api.gql(finished)["jobs"]["totalCount"] == 100,
+        lambda e: e.job_id in ids,
+        120,
+        "100 finished jobs",
+    )
+    for job_id in ids:
+        api.gql(
+            "mutation($id: ID!) { addFeedback(jobId: $id, input: {data: {ok: true}}) { feedbackId } }", {"id": job_id}
+        )
+
+    with counting(api) as small:
+        ten = api.gql(PAGE, {"n": 10})
+    with counting(api) as large:
+        hundred = api.gql(PAGE, {"n": 100})
+    assert len(ten["jobs"]["edges"]) == 10 and len(hundred["jobs"]["edges"]) == 100
+    node = hundred["jobs"]["edges"][0]["node"]
+    assert node["feedbacks"][0]["user"]["email"] == "admin@example.com"
+    assert node["series"][0]["series"] == {"modality": "CT", "imageCount": 100}
+    assert len(node["messages"]) == 1 and len(node["outputs"]) == 1
+    print(f"\nSQL statements for a page of 10: {len(small)}, of 100: {len(large)}")
+    assert len(large) == len(small), "\n".join(s[:90] for s in large)
+    assert len(large) <= 12, large
