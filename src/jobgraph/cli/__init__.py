@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from jobgraph.cli.main import app
 
 
@@ -12,4 +10,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

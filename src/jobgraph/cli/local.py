@@ -112,8 +112,19 @@ def plugin_register(
         raise fail(f"{manifest} is not valid JSON: {exc}") from None
     rt = _runtime()
     for item in data if isinstance(data, list) else [data]:
-        plugin = plugins.register_plugin(rt, None, plugins.spec_from_manifest(item))
+        spec = plugins.spec_from_manifest(item)
+        if spec.kind == "command" and isinstance(spec.entrypoint, list):
+            spec.entrypoint = [_beside(manifest, arg) for arg in spec.entrypoint]
+        plugin = plugins.register_plugin(rt, None, spec)
         typer.echo(f"registered {plugin.plugin_id} ({plugin.kind}, queue {plugin.queue})")
+
+
+def _beside(manifest: Path, arg: object) -> object:
+    """A command's argument that names a file beside the manifest becomes its absolute path:
+    commands run in their job's work folder, not where the manifest was."""
+    if isinstance(arg, str) and not Path(arg).is_absolute() and (manifest.parent / arg).is_file():
+        return str((manifest.parent / arg).resolve())
+    return arg
 
 
 @plugin_app.command("list")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,11 +60,19 @@ def worker(
     ] = None,
     processes: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to start.")] = 1,
     threads: Annotated[int | None, typer.Option(min=1, max=256, help="Threads per process (jobs at once).")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics on this port (JOBGRAPH_METRICS_PORT); process i of --processes uses port+i.",
+        ),
+    ] = None,
     log_level: str = "info",
 ) -> None:
-    settings = _settings(worker_threads=threads)
+    settings = _settings(worker_threads=threads, metrics_port=metrics_port)
     if processes > 1:
-        raise typer.Exit(_supervise(processes, queue, settings.worker_threads, log_level))
+        raise typer.Exit(_supervise(processes, queue, settings.worker_threads, log_level, settings.metrics_port))
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
     _run_worker(settings, queue)
 
@@ -93,6 +102,10 @@ def _run_worker(settings: Settings, queues: list[str] | None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if settings.metrics_port:
+        from jobgraph.tasks import metrics
+
+        metrics.serve(settings.metrics_port, settings.host)
     service.start()
     typer.echo(
         f"worker {service.worker_id} (pid {os.getpid()}) serving {', '.join(queues) if queues else 'every queue'}"
@@ -109,19 +122,51 @@ def _run_worker(settings: Settings, queues: list[str] | None) -> None:
     rt.close()
 
 
-def _supervise(processes: int, queues: list[str] | None, threads: int, log_level: str) -> int:
-    """Start N single-process workers; pass SIGTERM/SIGINT on; exit when all have."""
-    argv = [sys.executable, "-m", "jobgraph", "worker", "--threads", str(threads), "--log-level", log_level]
-    for queue in queues or []:
-        argv += ["--queue", queue]
-    children = [subprocess.Popen(argv) for _ in range(processes)]
+def _supervise(
+    processes: int, queues: list[str] | None, threads: int, log_level: str, metrics_port: int | None = None
+) -> int:
+    """Start N single-process workers and keep them running: one that dies (a crash, the OOM
+    killer) is reaped at once (so its jobs are recovered as soon as a sweep sees its pid gone)
+    and started again. SIGTERM/SIGINT go to every worker; exit when all have stopped."""
+
+    def argv(index: int) -> list[str]:
+        args = [sys.executable, "-m", "jobgraph", "worker", "--threads", str(threads), "--log-level", log_level]
+        for queue in queues or []:
+            args += ["--queue", queue]
+        if metrics_port:
+            args += ["--metrics-port", str(metrics_port + index)]
+        return args
+
+    children: list[subprocess.Popen[bytes]] = [subprocess.Popen(argv(i)) for i in range(processes)]
+    stopping = threading.Event()
 
     def forward(signum: int, _frame: Any) -> None:
+        stopping.set()
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    codes = [child.wait() for child in children]
-    return max(codes, default=0)
+    codes: dict[int, int] = {}
+    restarts: list[float] = []
+    while len(codes) < processes:
+        for index, child in enumerate(children):
+            if index in codes:
+                continue
+            code = child.poll()
+            if code is None:
+                continue
+            if stopping.is_set() or code in (0, 2):  # asked to stop, or a schema that is behind
+                codes[index] = code
+                continue
+            now = time.monotonic()
+            restarts[:] = [t for t in restarts if now - t < 60] + [now]
+            if len(restarts) > 5 * processes:
+                typer.echo(f"worker {child.pid} exited with {code}; too many restarts, giving up", err=True)
+                codes[index] = code
+                continue
+            typer.echo(f"worker {child.pid} exited with {code}; starting another", err=True)
+            children[index] = subprocess.Popen(argv(index))
+        stopping.wait(0.2)
+    return max(codes.values(), default=0)

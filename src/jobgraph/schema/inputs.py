@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -95,10 +96,10 @@ class PluginInput:
             name=self.name,
             version=self.version,
             description=self.description,
-            input_schema=self.input_schema,  # type: ignore[arg-type]
-            feedback_schema=self.feedback_schema,
+            input_schema=cast(dict[str, Any] | None, self.input_schema),
+            feedback_schema=cast(dict[str, Any] | None, self.feedback_schema),
             timeout=self.timeout,
-            attempts=self.attempts,  # type: ignore[arg-type]
+            attempts=self.attempts,
             queue=self.queue,
             isolation=self.isolation,
             enabled=self.enabled,
@@ -133,8 +134,8 @@ class FeedbackInput:
         return FeedbackSpec(
             is_consensual=self.is_consensual,
             data=self.data,
-            action_log=[] if self.action_log is None else self.action_log,
-        )  # type: ignore[arg-type]
+            action_log=[] if self.action_log is None else cast(list[Any], self.action_log),
+        )
 
 
 @strawberry.input(description="Every field narrows the list; lists match any of their values.")

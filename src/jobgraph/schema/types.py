@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -122,8 +122,8 @@ class Plugin:
             description=row.description,
             kind=PluginKind(row.kind),
             entrypoint=row.entrypoint,
-            input_schema=row.input_schema,
-            feedback_schema=row.feedback_schema,
+            input_schema=cast(JSON, row.input_schema),
+            feedback_schema=cast(JSON, row.feedback_schema),
             timeout=row.timeout,
             attempts=row.attempts,
             queue=row.queue,
@@ -202,7 +202,7 @@ class Feedback:
             feedback_id=strawberry.ID(row.id),
             is_consensual=row.is_consensual,
             data=row.data,
-            action_log=row.action_log or [],
+            action_log=cast(JSON, row.action_log or []),
             created_at=row.created_at,
             user_id=row.user_id,
             job_number=row.job_number,
@@ -290,7 +290,7 @@ class Job:
             run_at=row.run_at,
             expires=row.expires,
             lax=row.lax,
-            notes=row.notes or {},
+            notes=cast(JSON, row.notes or {}),
             result=row.result,
             error_message=row.error_message,
             worker=row.worker_id,
@@ -306,7 +306,8 @@ class Job:
 
     @strawberry.field(description="notes.progress, 0..1, when the plugin reports it.")
     def progress(self) -> float | None:
-        value = (self.notes or {}).get("progress") if isinstance(self.notes, dict) else None
+        notes: Any = self.notes
+        value = notes.get("progress") if isinstance(notes, dict) else None
         return float(value) if isinstance(value, int | float) else None
 
     @strawberry.field

@@ -8,6 +8,8 @@ each plugin's time limit itself, per job.
 
 from __future__ import annotations
 
+import threading
+
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
@@ -22,7 +24,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         from dramatiq.brokers.redis import RedisBroker
 
         broker: dramatiq.Broker = RedisBroker(
-            url=settings.redis_url, middleware=middleware, namespace="jobgraph", heartbeat_timeout=15_000
+            url=settings.redis_url, middleware=middleware, namespace=settings.redis_namespace, heartbeat_timeout=15_000
         )
     else:
         broker = StubBroker(middleware=middleware)
@@ -32,8 +34,17 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 class BrokerDispatcher:
     def __init__(self, broker: dramatiq.Broker) -> None:
         self.broker = broker
+        self._lock = threading.Lock()
+
+    def declare(self, queue: str) -> None:
+        """In a worker process, declaring a queue also starts consuming it (when served)."""
+        if queue not in self.broker.queues:
+            with self._lock:
+                self.broker.declare_queue(queue)
 
     def wake(self, queue: str, delay_ms: int | None = None) -> None:
-        self.broker.declare_queue(queue)
-        message = dramatiq.Message(queue_name=queue, actor_name=ACTOR_NAME, args=(queue,), kwargs={}, options={})
+        self.declare(queue)
+        message: dramatiq.Message[None] = dramatiq.Message(
+            queue_name=queue, actor_name=ACTOR_NAME, args=(queue,), kwargs={}, options={}
+        )
         self.broker.enqueue(message, delay=delay_ms)

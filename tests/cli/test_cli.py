@@ -1,0 +1,155 @@
+"""The command line, as a user runs it: real processes, a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "cli-test-admin-token-0123456789"
+
+
+def jobgraph(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jobgraph", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "JOBGRAPH_DATA_DIR": str(tmp_path / "data"),
+        "JOBGRAPH_ADMIN_TOKEN": TOKEN,
+        "JOBGRAPH_ADMIN_EMAIL": "admin@example.com",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`jobgraph serve` on a free port; yields the environment for job commands."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobgraph", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # wait for the server to say it is up, not a fixed time
+            if "Application startup complete" in line:
+                break
+        else:
+            pytest.fail("the server ended before it started")
+        yield {**env, "JOBGRAPH_URL": url, "JOBGRAPH_TOKEN": TOKEN}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serve_announces_the_first_admin_token_once(env: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in env.items() if k != "JOBGRAPH_ADMIN_TOKEN"}
+    port = free_port()
+    for round_ in range(2):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jobgraph", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "Application startup complete" in line:
+                break
+        text = "".join(lines)
+        assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in text
+        if round_ == 0:
+            token = text.split("(shown only now):")[1].split()[0]
+            me = httpx.post(
+                f"http://127.0.0.1:{port}/graphql",
+                json={"query": "{ me { email } }"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
+            assert me == {"data": {"me": {"email": "admin@example.com"}}}
+        else:
+            assert "shown only now" not in text
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_users_tokens_and_plugins_from_the_command_line(env: dict[str, str]) -> None:
+    assert jobgraph(env, "migrate").returncode == 0
+    made = jobgraph(env, "user", "create", "ann@example.com", "-p", "executePlugin", "-p", "manageJobs")
+    assert made.returncode == 0 and "created ann@example.com (executePlugin, manageJobs)" in made.stdout
+    duplicate = jobgraph(env, "user", "create", "ann@example.com")
+    assert duplicate.returncode == 1
+    assert duplicate.stderr.strip() == "error: a user with email 'ann@example.com' exists already"
+    assert "Traceback" not in duplicate.stderr
+    bad = jobgraph(env, "user", "create", "x@example.com", "-p", "fly")
+    assert bad.returncode == 1 and "unknown privileges ['fly']" in bad.stderr
+    token = jobgraph(env, "token", "create", "ann@example.com", "--name", "laptop")
+    assert token.returncode == 0 and "." in token.stdout.strip()
+    registered = jobgraph(env, "plugin", "register", "examples/count-lines/plugin.json")
+    assert registered.returncode == 0, registered.stderr
+    assert "registered example.count-lines (command, queue default)" in registered.stdout
+    listed = jobgraph(env, "plugin", "list")
+    assert "example.count-lines\tcommand" in listed.stdout
+    missing = jobgraph(env, "plugin", "register", "nope.json")
+    assert missing.returncode == 1 and "No such file" in missing.stderr
+
+
+def test_job_commands_against_a_running_server(server: dict[str, str], tmp_path: Path) -> None:
+    assert jobgraph(server, "plugin", "register", "examples/count-lines/plugin.json").returncode == 0
+    submitted = jobgraph(server, "job", "submit", "example.count-lines", "-i", '{"texts": ["a\\nb", "c"]}', "--wait")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.splitlines()[0]
+    assert "finished" in submitted.stdout and '"total": 3' in submitted.stdout
+    assert "[info] text 1 of 2: 2 lines" in submitted.stdout
+    shown = jobgraph(server, "job", "show", job_id, "--json")
+    job = json.loads(shown.stdout)
+    assert job["result"] == {"total": 3, "counts": [2, 1]}
+    assert [o["fileName"] for o in job["outputs"]] == ["counts.csv"]
+    listed = jobgraph(server, "job", "list")
+    assert job_id in listed.stdout and "1 of 1" in listed.stderr
+
+    slow = jobgraph(server, "job", "submit", "jobgraph.slow", "-i", '{"seconds": 60}').stdout.strip()
+    cancelled = jobgraph(server, "job", "cancel", slow)
+    assert cancelled.returncode == 0
+    waited = jobgraph(server, "job", "wait", slow, "--timeout", "20")
+    assert waited.returncode == 1 and "cancelled" in waited.stdout
+
+    invalid = jobgraph(server, "job", "submit", "example.count-lines", "-i", '{"texts": 5}')
+    assert invalid.returncode == 1 and "does not match the schema" in invalid.stderr
+    assert jobgraph(server, "job", "show", "nope").stderr.strip() == "error: no job nope"
+    wrong = jobgraph({**server, "JOBGRAPH_TOKEN": "wrong"}, "job", "list")
+    assert wrong.returncode == 1 and "API token is not valid" in wrong.stderr
+    unreachable = jobgraph({**server, "JOBGRAPH_URL": "http://127.0.0.1:9"}, "job", "list")
+    assert unreachable.returncode == 1 and "cannot reach jobgraph" in unreachable.stderr
+
+
+def test_schema_command_prints_the_sdl(env: dict[str, str]) -> None:
+    result = jobgraph(env, "schema")
+    assert result.stdout == (ROOT / "schema.graphql").read_text()
