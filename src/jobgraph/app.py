@@ -67,11 +67,12 @@ def create_app(
 
     from jobgraph.schema.app import graphql_routes
     from jobgraph.web.health import health_routes
+    from jobgraph.web.metrics import HttpMetrics, metrics_routes
 
-    routes: list[BaseRoute] = [*graphql_routes(settings), *health_routes(), *rest_routes()]
+    routes: list[BaseRoute] = [*graphql_routes(settings), *health_routes(), *metrics_routes(), *rest_routes()]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[Middleware(HttpMetrics), Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],
         exception_handlers={DomainError: _domain_error, HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )

@@ -42,7 +42,7 @@ def build_runtime(settings: Settings | None = None, *, dispatcher: Dispatcher | 
     if settings.redis_url:
         from jobgraph.redis_bus import RedisBus
 
-        events = RedisBus(settings.redis_url)
+        events = RedisBus(settings.redis_url, namespace=settings.redis_namespace)
     else:
         events = InProcessBus()
     return Runtime(settings=settings, db=db, events=events, dispatcher=dispatcher or NoDispatch())

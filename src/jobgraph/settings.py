@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".jobgraph")
     database_url: str | None = None
     redis_url: str | None = None
+    # Prefix of every Redis key and of the events channel: deployments sharing a Redis differ here.
+    redis_namespace: str = "jobgraph"
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -33,6 +35,7 @@ class Settings(BaseSettings):
     stop_grace_seconds: float = 1.0  # after a cancel, how long a plugin gets before a kill
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long running jobs get to finish
     auto_migrate: bool | None = None  # None: only on the embedded SQLite default
+    metrics_port: int | None = None  # `jobgraph worker`: serve Prometheus metrics on this port
 
     # API limits
     max_query_depth: int = 12
@@ -44,11 +47,17 @@ class Settings(BaseSettings):
     builtin_plugins: bool = True
     graphql_allowed_origins: list[str] = Field(default_factory=list)
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Plugins run in their own work folders: every path handed around must be absolute.
+        return value.expanduser().resolve()
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'jobgraph.db').resolve()}"
+        return f"sqlite:///{self.data_dir / 'jobgraph.db'}"
 
     @property
     def outputs_dir(self) -> Path:

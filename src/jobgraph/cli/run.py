@@ -42,6 +42,7 @@ def serve(
         if settings.run_embedded_workers
         else "no in-process workers (start `jobgraph worker`)"
     )
+    _require_current_schema(settings)
     typer.echo(f"jobgraph on {base}  (GraphiQL: {base}/graphql)\n  database: {where}; {workers}", err=True)
     uvicorn.run(
         create_app(settings),
@@ -51,6 +52,19 @@ def serve(
         ws="websockets-sansio",
         lifespan="on",
     )
+
+
+def _require_current_schema(settings: Settings) -> None:
+    """Refuse at once, with what to run, rather than from inside the server's start-up."""
+    from jobgraph.db import Database, migrate
+
+    if settings.auto_migrate if settings.auto_migrate is not None else settings.is_sqlite:
+        return  # the start-up migrates
+    db = Database(settings.resolved_database_url, pool_size=1)
+    try:
+        migrate.require_current(db)
+    finally:
+        db.dispose()
 
 
 @friendly

@@ -400,12 +400,14 @@ def _pid_gone(worker: Worker) -> bool:
     return False
 
 
-def recover_lost_jobs(rt: Runtime, *, all_running: bool = False) -> list[Job]:
+def recover_lost_jobs(rt: Runtime, *, all_running: bool = False, trust_heartbeats: bool = True) -> list[Job]:
     """Running jobs whose worker went away: the crash counts as an attempt.
 
     A worker went away when it stopped, its heartbeat is older than the configured limit, or
     (same host) its process no longer exists. `all_running` is for the embedded default's
-    start, where every running job belongs to the process that was there before.
+    start, where every running job belongs to the process that was there before. Without
+    `trust_heartbeats` (the caller itself just got the database back) old heartbeats are not
+    taken as deaths.
     """
     now = utcnow()
     cutoff = now - timedelta(seconds=rt.settings.worker_dead_after_seconds)
@@ -424,7 +426,7 @@ def recover_lost_jobs(rt: Runtime, *, all_running: bool = False) -> list[Job]:
             why = "the job's worker is unknown"
         elif worker.stopped_at is not None:
             why = f"worker {worker.id} on {worker.host} stopped while the job ran"
-        elif worker.last_seen_at < cutoff or _pid_gone(worker):
+        elif (trust_heartbeats and worker.last_seen_at < cutoff) or _pid_gone(worker):
             why = f"worker {worker.id} on {worker.host} went away while the job ran"
         else:
             continue

@@ -7,17 +7,47 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from jobgraph.clock import utcnow
 from jobgraph.resolvers import execution
 from jobgraph.resolvers.execution import Attempt
 from jobgraph.runtime import Runtime
+from jobgraph.tasks import metrics
 from jobgraph.tasks.runners import command, docker, python_process, python_thread
 from jobgraph.tasks.runners.base import Control, Outcome
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.25  # seconds between stored progress updates of one job
+T = TypeVar("T")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """The database went away (a restart, a network cut), as opposed to a bug in a statement."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retry_while_disconnected(
+    what: str, fn: Callable[[], T], *, give_up: Callable[[], bool] = lambda: False, first_delay: float = 0.05
+) -> T:
+    """Call `fn` until it does not fail for want of a database (it must be safe to repeat)."""
+    delay = first_delay
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_connection_error(exc) or give_up():
+                raise
+            metrics.DATABASE_ERRORS.labels(what).inc()
+            log.warning("%s: the database is unreachable (%s); retrying in %.2g s", what, type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 class Executor:
@@ -28,6 +58,9 @@ class Executor:
         self.worker_id = worker_id
         self.queues = None if queues is None else sorted(set(queues))  # None: every queue
         self._running: dict[int, Control] = {}
+        # Claimed and not yet recorded: the upkeep hands back a job this worker holds in the
+        # database but not here (a claim whose commit reply was lost to a connection failure).
+        self._owned: set[int] = set()
         self._lock = threading.Lock()
         self.shutting_down = threading.Event()
 
@@ -46,10 +79,23 @@ class Executor:
         return True
 
     def run(self, attempt: Attempt) -> None:
-        control = self._control(attempt)
         with self._lock:
-            self._running[attempt.number] = control
+            self._owned.add(attempt.number)
         try:
+            self._run(attempt)
+        finally:
+            with self._lock:
+                self._owned.discard(attempt.number)
+
+    def _run(self, attempt: Attempt) -> None:
+        plugin_id = attempt.job.plugin_id
+        metrics.ATTEMPTS_STARTED.labels(plugin_id, attempt.job.queue).inc()
+        metrics.JOBS_RUNNING.inc()
+        control: Control | None = None
+        try:
+            control = self._control(attempt)
+            with self._lock:
+                self._running[attempt.number] = control
             if execution.is_cancel_requested(self.rt, attempt):
                 control.stop("cancel")
             outcome = self._run_plugin(attempt, control)
@@ -59,13 +105,35 @@ class Executor:
         finally:
             with self._lock:
                 self._running.pop(attempt.number, None)
-        control.flush_progress()
-        self._record(attempt, control, outcome)
+            metrics.JOBS_RUNNING.dec()
+        if control is not None:
+            self._best_effort("progress", control.flush_progress)
+        # The guarded writes are safe to repeat: a database that restarts while the plugin ran
+        # must not leave the job running under a worker that is alive.
+        retry_while_disconnected(f"recording job {attempt.job.job_id}", lambda: self._record(attempt, control, outcome))
+        started = attempt.job.started_at
+        if started is not None:
+            metrics.JOB_DURATION.labels(plugin_id, outcome.kind).observe(max(0.0, (utcnow() - started).total_seconds()))
+        metrics.ATTEMPTS_ENDED.labels(plugin_id, outcome.kind).inc()
 
-    def _record(self, attempt: Attempt, control: Control, outcome: Outcome) -> None:
+    def _best_effort(self, what: str, fn: Callable[[], object]) -> None:
+        """Messages and progress are worth less than the job: a database blip drops them."""
+        try:
+            fn()
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            metrics.DATABASE_ERRORS.labels(what).inc()
+            log.warning("a %s update was lost: the database is unreachable (%s)", what, type(exc).__name__)
+
+    def owned(self) -> set[int]:
+        with self._lock:
+            return set(self._owned)
+
+    def _record(self, attempt: Attempt, control: Control | None, outcome: Outcome) -> None:
         rt = self.rt
         if outcome.kind == "finished":
-            execution.finish(rt, attempt, outcome.result, control.output_dir)
+            execution.finish(rt, attempt, outcome.result, control.output_dir if control else None)
         elif outcome.kind == "cancelled":
             execution.mark_cancelled(rt, attempt)
         elif outcome.kind == "handed_back":
@@ -105,7 +173,7 @@ class Executor:
         pending: list[tuple[float, str | None]] = []
 
         def message(text: str, status: int) -> None:
-            execution.add_message(rt, attempt, text, status)
+            self._best_effort("message", lambda: execution.add_message(rt, attempt, text, status))
 
         def progress(fraction: float, text: str | None) -> None:
             # Store a few a second; keep the latest so the end state is exact.
@@ -113,7 +181,7 @@ class Executor:
             if now - last_stored[0] >= PROGRESS_INTERVAL:
                 last_stored[0] = now
                 pending.clear()
-                execution.set_progress(rt, attempt, fraction, text)
+                self._best_effort("progress", lambda: execution.set_progress(rt, attempt, fraction, text))
             else:
                 pending[:] = [(fraction, text)]
 

@@ -12,16 +12,61 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 
 import dramatiq
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import aliased
 
+from jobgraph.clock import utcnow
+from jobgraph.db.models import Job, JobDependency, Plugin
 from jobgraph.events import JobEvent
 from jobgraph.resolvers import execution
 from jobgraph.runtime import Runtime
+from jobgraph.tasks import metrics
 from jobgraph.tasks.broker import ACTOR_NAME, BrokerDispatcher
-from jobgraph.tasks.executor import Executor
+from jobgraph.tasks.executor import Executor, is_connection_error
 
 log = logging.getLogger(__name__)
+
+ORPHAN_CLAIM_SECONDS = 10.0  # a job this worker holds in the database but not in memory, this long
+
+
+def known_queues(rt: Runtime) -> set[str]:
+    """Queues there may be work in: every plugin's, and every queue with queued jobs."""
+    with rt.db.session() as s:
+        queues = set(s.scalars(select(Plugin.queue).distinct()))
+        queues.update(s.scalars(select(Job.queue).where(Job.status == "queued").distinct()))
+    return {q for q in queues if q}
+
+
+def orphaned_claims(rt: Runtime, worker_id: int, owned: set[int], older_than: float) -> list[Job]:
+    """Jobs running under this worker in the database that this process is not running."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    with rt.db.session() as s:
+        rows = s.scalars(
+            select(Job).where(Job.worker_id == worker_id, Job.status == "running", Job.started_at <= cutoff)  # type: ignore[operator]
+        )
+        return [job for job in rows if job.number not in owned]
+
+
+def stuck_parents(rt: Runtime) -> list[Job]:
+    """Failed or cancelled jobs that still have queued strict children (their settling was lost,
+    say to a database restart): the children must fail, naming the parent."""
+    child = aliased(Job)
+    with rt.db.session() as s:
+        return list(
+            s.scalars(
+                select(Job).where(
+                    Job.status.in_(("failed", "cancelled")),  # type: ignore[attr-defined]
+                    exists().where(
+                        JobDependency.parent_number == Job.number,
+                        JobDependency.child_number == child.number,
+                        and_(child.status == "queued", child.lax.is_(False)),
+                    ),
+                )
+            )
+        )
 
 
 class WorkerService:
@@ -48,6 +93,11 @@ class WorkerService:
         self._stop = threading.Event()
         self._upkeep: threading.Thread | None = None
         self._unlisten = lambda: None
+        # Since when this process has reached the database without a failure (monotonic), or
+        # None after a failure: other workers' heartbeats are judged only after they have had
+        # worker_dead_after_seconds of a working database to beat in (a database restart
+        # silences everyone's heartbeats at once; that is not everyone dying).
+        self._db_ok_since: float | None = None
 
     def start(self) -> None:
         rt = self.rt
@@ -57,7 +107,19 @@ class WorkerService:
         self.executor = executor = Executor(rt, self.worker_id, self.queues)
 
         def wake(queue: str) -> None:
-            executor.run_next(queue)
+            # A wake-up means "there may be work": keep claiming until none is due, so one
+            # message keeps a thread busy through a backlog (and a few re-sent by the sweep
+            # after Redis lost its messages bring every thread back).
+            metrics.WAKEUPS.labels(queue).inc()
+            try:
+                while executor.run_next(queue):
+                    pass
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                # The job stays queued; the sweep sends a new wake-up once the database is back.
+                metrics.DATABASE_ERRORS.labels("claim").inc()
+                log.warning("cannot claim from %s: the database is unreachable (%s)", queue, type(exc).__name__)
 
         if ACTOR_NAME in self.broker.actors:
             self.broker.actors.pop(ACTOR_NAME)
@@ -83,8 +145,9 @@ class WorkerService:
         self._worker = worker
         self._unlisten = rt.events.add_listener(self._on_event)
         self._upkeep = threading.Thread(target=self._upkeep_loop, name="jobgraph-upkeep", daemon=True)
-        self._upkeep.start()
+        self._db_ok_since = time.monotonic()  # it registered just now
         self.sweep()  # work left from before this start
+        self._upkeep.start()
         log.info("worker %s serving queues %s with %d threads", self.worker_id, self.queues, self.threads)
 
     def _on_event(self, event: JobEvent) -> None:
@@ -100,27 +163,61 @@ class WorkerService:
         next_beat = next_sweep = 0.0
         while not self._stop.wait(settings.cancel_poll_seconds):
             now = time.monotonic()
+            executor = self.executor
+            if executor is None or self.worker_id is None:
+                continue
             try:
-                assert self.executor is not None and self.worker_id is not None
-                self.executor.stop_cancelled()
                 if now >= next_beat:
                     execution.heartbeat(self.rt, self.worker_id)
                     next_beat = now + settings.worker_heartbeat_seconds
+                    if self._db_ok_since is None:
+                        self._db_ok_since = now
+                        log.info("worker %s: the database is reachable again", self.worker_id)
+                executor.stop_cancelled()
                 if now >= next_sweep:
                     self.sweep()
                     next_sweep = now + settings.sweep_seconds
-            except Exception:  # the database may be restarting: keep going, try again
-                log.warning("worker upkeep failed; will retry", exc_info=True)
+            except Exception as exc:  # the database may be restarting: keep going, try again
+                if is_connection_error(exc):
+                    if self._db_ok_since is not None:
+                        log.warning("worker %s: the database is unreachable (%s)", self.worker_id, type(exc).__name__)
+                    self._db_ok_since = None
+                    metrics.DATABASE_ERRORS.labels("upkeep").inc()
+                    next_beat = now  # beat first when it is back
+                else:
+                    log.warning("worker upkeep failed; will retry", exc_info=True)
+
+    def trusts_heartbeats(self) -> bool:
+        """Whether other workers have had long enough, with a working database, to beat."""
+        ok_since = self._db_ok_since
+        return ok_since is not None and time.monotonic() - ok_since >= self.rt.settings.worker_dead_after_seconds
 
     def sweep(self) -> None:
         rt = self.rt
-        execution.recover_lost_jobs(rt)
+        recovered = execution.recover_lost_jobs(rt, trust_heartbeats=self.trusts_heartbeats())
+        if recovered:
+            metrics.RECOVERED.inc(len(recovered))
+            log.warning("recovered %d jobs of workers that went away", len(recovered))
         execution.expire_jobs(rt)
+        for parent in stuck_parents(rt):
+            execution.settle_children(rt, parent)
+        executor = self.executor
+        if executor is not None and self.worker_id is not None:
+            for job in orphaned_claims(rt, self.worker_id, executor.owned(), ORPHAN_CLAIM_SECONDS):
+                attempt = execution.Attempt(
+                    job=job, plugin=None, series=[], worker_id=self.worker_id, attempt=job.retries
+                )
+                execution.hand_back(rt, attempt, "the worker lost track of this claim (a database error); handed back")
+        if self.queues is None:
+            # Serving every queue: Redis delivers only the queues this process declared, so
+            # declare each queue there may be work in (a new plugin's, a job's own) as it appears.
+            for queue in sorted(known_queues(rt)):
+                self.dispatcher.declare(queue)
         for queue, count in execution.stale_queues(rt, self.queues).items():
-            # With every queue served, a queue first seen here needs declaring (and a consumer).
             for _ in range(min(count, self.threads)):
                 try:
                     self.dispatcher.wake(queue)
+                    metrics.STALE_WAKEUPS.labels(queue).inc()
                 except Exception:
                     log.warning("cannot send a wake-up for %s", queue, exc_info=True)
                     break
