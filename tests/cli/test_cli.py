@@ -19,7 +19,12 @@ TOKEN = "cli-test-admin-token-0123456789"
 
 def jobgraph(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "jobgraph", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "jobgraph", *args],
+        env=env,
+        cwd=env["JOBGRAPH_TEST_CWD"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -31,9 +36,11 @@ def free_port() -> int:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
+    """The default, relative data folder (./.jobgraph) in a fresh working directory."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("JOBGRAPH_")}
     return {
-        **os.environ,
-        "JOBGRAPH_DATA_DIR": str(tmp_path / "data"),
+        **environ,
+        "JOBGRAPH_TEST_CWD": str(tmp_path),
         "JOBGRAPH_ADMIN_TOKEN": TOKEN,
         "JOBGRAPH_ADMIN_EMAIL": "admin@example.com",
         "PYTHONPATH": str(ROOT),
@@ -47,7 +54,7 @@ def server(env: dict[str, str]) -> Iterator[dict[str, str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "jobgraph", "serve", "--port", str(port)],
         env=env,
-        cwd=ROOT,
+        cwd=env["JOBGRAPH_TEST_CWD"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -73,7 +80,7 @@ def test_serve_announces_the_first_admin_token_once(env: dict[str, str], tmp_pat
         process = subprocess.Popen(
             [sys.executable, "-m", "jobgraph", "serve", "--port", str(port)],
             env=env,
-            cwd=ROOT,
+            cwd=env["JOBGRAPH_TEST_CWD"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -112,7 +119,7 @@ def test_users_tokens_and_plugins_from_the_command_line(env: dict[str, str]) -> 
     assert bad.returncode == 1 and "unknown privileges ['fly']" in bad.stderr
     token = jobgraph(env, "token", "create", "ann@example.com", "--name", "laptop")
     assert token.returncode == 0 and "." in token.stdout.strip()
-    registered = jobgraph(env, "plugin", "register", "examples/count-lines/plugin.json")
+    registered = jobgraph(env, "plugin", "register", str(ROOT / "examples/count-lines/plugin.json"))
     assert registered.returncode == 0, registered.stderr
     assert "registered example.count-lines (command, queue default)" in registered.stdout
     listed = jobgraph(env, "plugin", "list")
@@ -122,7 +129,9 @@ def test_users_tokens_and_plugins_from_the_command_line(env: dict[str, str]) -> 
 
 
 def test_job_commands_against_a_running_server(server: dict[str, str], tmp_path: Path) -> None:
-    assert jobgraph(server, "plugin", "register", "examples/count-lines/plugin.json").returncode == 0
+    assert jobgraph(server, "plugin", "register", str(ROOT / "examples/count-lines/plugin.json")).returncode == 0
+    echoed = jobgraph(server, "job", "submit", "jobgraph.echo", "-i", '{"hello": "world"}', "--wait")
+    assert echoed.returncode == 0 and "output   echo.json" in echoed.stdout, echoed.stdout
     submitted = jobgraph(server, "job", "submit", "example.count-lines", "-i", '{"texts": ["a\\nb", "c"]}', "--wait")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.splitlines()[0]
@@ -133,7 +142,7 @@ def test_job_commands_against_a_running_server(server: dict[str, str], tmp_path:
     assert job["result"] == {"total": 3, "counts": [2, 1]}
     assert [o["fileName"] for o in job["outputs"]] == ["counts.csv"]
     listed = jobgraph(server, "job", "list")
-    assert job_id in listed.stdout and "1 of 1" in listed.stderr
+    assert job_id in listed.stdout and "2 of 2" in listed.stderr
 
     slow = jobgraph(server, "job", "submit", "jobgraph.slow", "-i", '{"seconds": 60}').stdout.strip()
     cancelled = jobgraph(server, "job", "cancel", slow)

@@ -67,3 +67,8 @@ def test_a_subscription_needs_a_token(api: Api) -> None:
         message = ws.receive_json()
         errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
         assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_graphiql_passes_the_token_to_its_websocket(api: Api) -> None:
+    page = api.client.get("/graphql", headers={"Accept": "text/html"}).text
+    assert "wsConnectionParams: () => wsHeaders" in page
