@@ -125,5 +125,6 @@ def test_docker_runs_the_image_with_circus_folders(tmp_path: Path) -> None:
     ctl, _ = control(tmp_path)
     argv = docker.docker_argv(ctl, "example/plugin:1")
     assert argv[-1] == "example/plugin:1"
+    assert argv[argv.index("--name") + 1] == "jobgraph-" + "j" * 26 + "-1"
     assert f"{(tmp_path / 'input').resolve()}:/circus/in:ro" in argv
     assert f"{(tmp_path / 'output').resolve()}:/circus/out" in argv

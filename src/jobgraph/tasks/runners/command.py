@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from jobgraph.tasks.runners.base import Control, Outcome
@@ -35,7 +36,10 @@ def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
-def run(control: Control, argv: list[str], env: dict[str, str] | None = None) -> Outcome:
+def run(
+    control: Control, argv: list[str], env: dict[str, str] | None = None, on_stop: Callable[[], None] | None = None
+) -> Outcome:
+    """Run `argv`; `on_stop` also runs when it is stopped (for what lives outside its group)."""
     job_json = json.dumps(control.payload.get("input"))
     try:
         process = subprocess.Popen(
@@ -70,6 +74,8 @@ def run(control: Control, argv: list[str], env: dict[str, str] | None = None) ->
             timed_out = not control.stop_event.is_set()
             asked_at = time.monotonic()
             _kill_group(process, signal.SIGTERM)
+            if on_stop is not None:
+                threading.Thread(target=on_stop, daemon=True).start()
         elif asked_at is not None and time.monotonic() - asked_at > control.grace:
             _kill_group(process, signal.SIGKILL)
         time.sleep(0.05)

@@ -4,6 +4,7 @@ at /circus/in and output/ at /circus/out. Messages, exit code and results as for
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 from jobgraph.tasks.runners import command
 from jobgraph.tasks.runners.base import Control, Outcome
@@ -31,4 +32,10 @@ def run(control: Control, image: str) -> Outcome:
     docker = shutil.which("docker")
     if docker is None:
         return Outcome("failed", error="docker is not installed on this worker")
-    return command.run(control, docker_argv(control, image, docker))
+    # The container lives in the Docker daemon, not in the CLI's process group: kill it by name.
+    name = container_name(control)
+
+    def kill_container() -> None:
+        subprocess.run([docker, "kill", name], capture_output=True, timeout=30, check=False)
+
+    return command.run(control, docker_argv(control, image, docker), on_stop=kill_container)
