@@ -10,6 +10,10 @@ from jobgraph.tasks.runners import command
 from jobgraph.tasks.runners.base import Control, Outcome
 
 
+def container_name(control: Control) -> str:
+    return f"jobgraph-{control.payload.get('jobId')}-{control.payload.get('attempt', 1)}"
+
+
 def docker_argv(control: Control, image: str, docker: str = "docker") -> list[str]:
     return [
         docker,
@@ -18,6 +22,8 @@ def docker_argv(control: Control, image: str, docker: str = "docker") -> list[st
         "-i",
         "--network",
         "none",
+        "--name",
+        container_name(control),
         "--label",
         f"jobgraph.job={control.payload.get('jobId')}",
         "-v",
