@@ -34,7 +34,7 @@ def pg_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose tables live in a new, empty schema."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     try:
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:

@@ -28,7 +28,9 @@ def _normalise_url(url: str) -> str:
 class Database:
     """One engine; `session()` for reads, `session(write=True)` for read-then-write work."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, idle_in_transaction_timeout: float | None = None
+    ) -> None:
         self.url = _normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -42,6 +44,8 @@ class Database:
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        elif idle_in_transaction_timeout and self.engine.dialect.name == "postgresql":
+            _end_idle_transactions(self.engine, idle_in_transaction_timeout)
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
@@ -76,6 +80,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _end_idle_transactions(engine: Engine, seconds: float) -> None:
+    """PostgreSQL ends a session that sits in a transaction this long: a process frozen (or cut
+    off) in the middle of one must not hold its row locks for ever. jobgraph's transactions are
+    short; the limit is the time after which a silent worker counts as gone."""
+    milliseconds = max(1000, int(seconds * 1000))
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True  # a SET inside a transaction that is rolled back would not stay
+        try:
+            dbapi_conn.execute(f"SET idle_in_transaction_session_timeout = {milliseconds}")
+        finally:
+            dbapi_conn.autocommit = autocommit
 
 
 def _configure_sqlite(engine: Engine) -> None:

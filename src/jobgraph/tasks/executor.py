@@ -96,7 +96,7 @@ class Executor:
             control = self._control(attempt)
             with self._lock:
                 self._running[attempt.number] = control
-            if execution.is_cancel_requested(self.rt, attempt):
+            if retry_while_disconnected("reading a cancel", lambda: execution.is_cancel_requested(self.rt, attempt)):
                 control.stop("cancel")
             outcome = self._run_plugin(attempt, control)
         except Exception as exc:  # a bug of ours must not leave the job running

@@ -92,6 +92,7 @@ class WorkerService:
         self._worker: dramatiq.Worker | None = None
         self._stop = threading.Event()
         self._upkeep: threading.Thread | None = None
+        self._beat: threading.Thread | None = None
         self._unlisten = lambda: None
         # Since when this process has reached the database without a failure (monotonic), or
         # None after a failure: other workers' heartbeats are judged only after they have had
@@ -145,7 +146,9 @@ class WorkerService:
         self._worker = worker
         self._unlisten = rt.events.add_listener(self._on_event)
         self._upkeep = threading.Thread(target=self._upkeep_loop, name="jobgraph-upkeep", daemon=True)
+        self._beat = threading.Thread(target=self._beat_loop, name="jobgraph-heartbeat", daemon=True)
         self._db_ok_since = time.monotonic()  # it registered just now
+        self._beat.start()
         self.sweep()  # work left from before this start
         self._upkeep.start()
         log.info("worker %s serving queues %s with %d threads", self.worker_id, self.queues, self.threads)
@@ -158,34 +161,44 @@ class WorkerService:
             if mine:
                 threading.Thread(target=self.executor.stop_cancelled, daemon=True).start()
 
+    def _beat_loop(self) -> None:
+        """Heartbeats, in a thread of their own: a sweep that waits on a lock must not make
+        this worker look dead to the others."""
+        settings = self.rt.settings
+        while not self._stop.wait(settings.worker_heartbeat_seconds):
+            if self.worker_id is None:
+                continue
+            try:
+                execution.heartbeat(self.rt, self.worker_id)
+                if self._db_ok_since is None:
+                    self._db_ok_since = time.monotonic()
+                    log.warning("worker %s: the database is reachable again", self.worker_id)
+            except Exception as exc:
+                self._database_failed(exc, "heartbeat")
+
+    def _database_failed(self, exc: Exception, what: str) -> None:
+        if is_connection_error(exc):
+            if self._db_ok_since is not None:
+                log.warning("worker %s: the database is unreachable (%s)", self.worker_id, type(exc).__name__)
+            self._db_ok_since = None
+            metrics.DATABASE_ERRORS.labels(what).inc()
+        else:
+            log.warning("worker %s failed; will try again", what, exc_info=True)
+
     def _upkeep_loop(self) -> None:
         settings = self.rt.settings
-        next_beat = next_sweep = 0.0
+        next_sweep = time.monotonic() + settings.sweep_seconds
         while not self._stop.wait(settings.cancel_poll_seconds):
-            now = time.monotonic()
             executor = self.executor
             if executor is None or self.worker_id is None:
                 continue
             try:
-                if now >= next_beat:
-                    execution.heartbeat(self.rt, self.worker_id)
-                    next_beat = now + settings.worker_heartbeat_seconds
-                    if self._db_ok_since is None:
-                        self._db_ok_since = now
-                        log.info("worker %s: the database is reachable again", self.worker_id)
                 executor.stop_cancelled()
-                if now >= next_sweep:
+                if time.monotonic() >= next_sweep:
                     self.sweep()
-                    next_sweep = now + settings.sweep_seconds
+                    next_sweep = time.monotonic() + settings.sweep_seconds
             except Exception as exc:  # the database may be restarting: keep going, try again
-                if is_connection_error(exc):
-                    if self._db_ok_since is not None:
-                        log.warning("worker %s: the database is unreachable (%s)", self.worker_id, type(exc).__name__)
-                    self._db_ok_since = None
-                    metrics.DATABASE_ERRORS.labels("upkeep").inc()
-                    next_beat = now  # beat first when it is back
-                else:
-                    log.warning("worker upkeep failed; will retry", exc_info=True)
+                self._database_failed(exc, "upkeep")
 
     def trusts_heartbeats(self) -> bool:
         """Whether other workers have had long enough, with a working database, to beat."""
@@ -235,8 +248,9 @@ class WorkerService:
         self._unlisten()
         if self._worker is not None:
             self._worker.stop(timeout=int((self.rt.settings.stop_grace_seconds + 10) * 1000))
-        if self._upkeep is not None:
-            self._upkeep.join(timeout=5)
+        for thread in (self._upkeep, self._beat):
+            if thread is not None:
+                thread.join(timeout=5)
         if self.worker_id is not None:
             try:
                 execution.stop_worker(self.rt, self.worker_id)

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -13,25 +14,10 @@ from typing import Any
 from jobgraph.tasks.context import JobCancelled, JobContext
 from jobgraph.tasks.runners.entrypoints import error_text, load_callable
 
-
-def _die_with_parent() -> None:
-    """Linux: be killed when the forkserver (our parent) exits, as it does when the worker dies,
-    even by SIGKILL. An orphaned plugin would otherwise run on beside the retry of its attempt."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        parent = os.getppid()
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # it exited before the call took effect
-            os._exit(1)
-    except (OSError, AttributeError):
-        pass
+ORPHAN_GRACE_SECONDS = 1.0  # a plugin whose worker died gets this long to stop by itself
 
 
 def main(entrypoint: str, payload: dict[str, Any], output_dir: str, conn: Connection) -> None:
-    _die_with_parent()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when a plugin stops
     os.chdir(Path(output_dir).parent)
@@ -47,7 +33,13 @@ def main(entrypoint: str, payload: dict[str, Any], output_dir: str, conn: Connec
             while True:
                 if conn.recv() == ("cancel",):
                     cancel.set()
-        except (EOFError, OSError):
+        except EOFError:
+            # The worker is gone (killed, crashed): its attempt will be retried elsewhere, so
+            # this run must not go on beside the retry. Ask the plugin to stop, then make sure.
+            cancel.set()
+            time.sleep(ORPHAN_GRACE_SECONDS)
+            os._exit(70)
+        except OSError:  # our own end was closed: the run is over
             cancel.set()
 
     threading.Thread(target=listen, name="jobgraph-cancel-listener", daemon=True).start()
