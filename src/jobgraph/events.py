@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,10 @@ class LocalFanout:
                 with self.lock:
                     self.queues.discard((loop, queue))
         for listener in listeners:
-            listener(event)
+            try:
+                listener(event)
+            except Exception:  # one listener's bug must not stop the others, nor the publisher
+                log.exception("a job event listener failed on %s", event)
 
     def subscribe(self) -> Subscription:
         """Registered at once (not at first iteration), so no event after this call is missed."""

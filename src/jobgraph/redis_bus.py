@@ -65,8 +65,14 @@ class RedisBus:
         self.dropped = 0  # events not sent to Redis (outbox full or Redis away too long)
         self.connected = threading.Event()  # the subscription is active
         self._fanout = LocalFanout()
+        self.client_name = f"{namespace}:events:{self.origin[:12]}"  # CLIENT LIST shows whose connection
         self._client = redis.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=2, socket_keepalive=True, health_check_interval=5
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            socket_keepalive=True,
+            health_check_interval=5,
+            client_name=self.client_name,
         )
         self._outbox: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._stop = threading.Event()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 log = logging.getLogger(__name__)
+
+disable_created_metrics()  # no *_created series: they double the output for nothing
 
 DURATION_BUCKETS = (
     0.005,

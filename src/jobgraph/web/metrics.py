@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -35,6 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jobgraph.clock import utcnow
 from jobgraph.db.models import JOB_STATUSES, Job, Worker
 from jobgraph.runtime import Runtime
+
+disable_created_metrics()  # no *_created series: they double the output for nothing
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -119,9 +121,7 @@ class QueueCollector(Collector):
             "Seconds the oldest due queued job of each queue has waited.",
             labels=["queue"],
         )
-        workers = GaugeMetricFamily(
-            "jobgraph_workers", "Workers seen in the last day, by state.", labels=["state"]
-        )
+        workers = GaugeMetricFamily("jobgraph_workers", "Workers seen in the last day, by state.", labels=["state"])
         due_since = func.coalesce(Job.run_at, Job.created_at)
         with rt.db.session() as s:
             counts = dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all())
