@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from jobgraph.clock import as_utc
@@ -219,3 +219,12 @@ def count_by(rt: Runtime, viewer: Viewer, column: str) -> dict[str, int]:
     with rt.db.session() as s:
         rows = s.execute(select(col, func.count()).where(*_where(viewer, None)).group_by(col)).all()
     return {str(k): int(v) for k, v in rows}
+
+
+# A derived column for filters: the status, except that a failed job whose last attempt hit the
+# plugin's time limit is "timed_out". Views whose vocabulary tells a time-out from other failures
+# (Ion Torrent's "Timed Out") filter on it; a retried job keeps its failure_kind, hence the status test.
+COLUMNS["status_detail"] = case(
+    (and_(Job.status == "failed", Job.failure_kind == "timeout"), "timed_out"),  # type: ignore[arg-type]
+    else_=Job.status,
+)

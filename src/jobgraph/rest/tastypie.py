@@ -1,0 +1,332 @@
+"""Ion Torrent Suite's `/rundb/api/v1/PluginResultJob/` (django-tastypie conventions).
+
+A thin view over the job use cases: the field names, state names and date format are in
+`tastypie_model`, query and body parsing in `tastypie_query`, the OpenAPI description in
+`tastypie_openapi`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from jobgraph.db.models import Job
+from jobgraph.errors import BadInput, Conflict, DomainError, NotFound, Unauthenticated
+from jobgraph.resolvers import jobs, plugins, users
+from jobgraph.resolvers.job_list import Condition, JobFilter, list_jobs
+from jobgraph.resolvers.viewer import Privilege, Viewer
+from jobgraph.rest.common import call, error_response, runtime
+from jobgraph.rest.tastypie_model import (
+    CANCELLED,
+    DETAIL_METHODS,
+    LIST_METHODS,
+    RESOURCE_PATH,
+    grid_engine_jobid,
+    ion_state,
+    job_resource,
+    resource_uri,
+    schema_document,
+)
+from jobgraph.rest.tastypie_openapi import OPENAPI
+from jobgraph.rest.tastypie_query import (
+    MAX_IN_VALUES,
+    MAX_INT,
+    CreateRequest,
+    ListQuery,
+    Params,
+    check_params,
+    flag,
+    page_links,
+    parse_body,
+    parse_create,
+    parse_list_query,
+    parse_update,
+)
+from jobgraph.runtime import Runtime
+
+__all__ = ["OPENAPI", "routes"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+CHALLENGE = 'ApiKey realm="jobgraph", Bearer realm="jobgraph"'
+
+
+class TastypieJSON(JSONResponse):
+    """JSON as tastypie writes it: ASCII-escaped; a non-finite number (which JSON lacks) as null."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+        except ValueError:
+            return json.dumps(_finite(content), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _error(exc: DomainError) -> Response:
+    if isinstance(exc, Unauthenticated):
+        return error_response(401, exc.message, {"WWW-Authenticate": CHALLENGE})
+    # tastypie has no 409: a request the job's state refuses is a bad request there.
+    status = 400 if isinstance(exc, Conflict) else exc.http_status
+    return error_response(status, exc.message)
+
+
+def _params(request: Request) -> Params:
+    return request.query_params.multi_items()
+
+
+# ---------------------------------------------------------------- who is asking
+
+
+def _authenticate(rt: Runtime, header: str, params: Params) -> Viewer:
+    """`Authorization: ApiKey <email>:<token>` or `Bearer <token>`; else, as tastypie's
+    ApiKeyAuthentication falls back, `?username=<email>&api_key=<token>`."""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return users.authenticate(rt, value.strip())
+    if scheme.lower() == "apikey":
+        email, colon, secret = value.strip().partition(":")
+        if not colon or not email or " " in value.strip():
+            raise Unauthenticated("give `Authorization: ApiKey <email>:<token>`")
+    else:
+        query = dict(params)
+        email, secret = query.get("username", ""), query.get("api_key", "")
+        if not email or not secret:
+            raise Unauthenticated(
+                "give `Authorization: ApiKey <email>:<token>`, `Authorization: Bearer <token>`"
+                " or `?username=<email>&api_key=<token>`"
+            )
+    viewer = users.authenticate(rt, secret)
+    if viewer.email.casefold() != email.strip().casefold():
+        raise Unauthenticated("the API key does not belong to that username")
+    return viewer
+
+
+async def _viewer(request: Request) -> Viewer:
+    return await call(_authenticate, runtime(request), request.headers.get("authorization", ""), _params(request))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _number(text: str) -> int:
+    """A job id from the URL; any other shape names no job (404, as tastypie answers)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 0 < int(text) <= MAX_INT:
+        raise NotFound(f"no PluginResultJob {text!r}: ids are positive integers")
+    return int(text)
+
+
+def _get(rt: Runtime, viewer: Viewer, number: int) -> Job:
+    job = jobs.get_job_by_number(rt, viewer, number)
+    if job is None:
+        raise NotFound(f"no PluginResultJob {number}")
+    return job
+
+
+def _list(rt: Runtime, viewer: Viewer, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
+    page = list_jobs(
+        rt,
+        viewer,
+        JobFilter(conditions=query.conditions),
+        first=query.limit,
+        offset=query.offset,
+        custom_order=query.order or None,
+    )
+    return [job_resource(job) for job in page.jobs], page.total
+
+
+def _many(rt: Runtime, viewer: Viewer, numbers: list[int]) -> dict[int, dict[str, Any]]:
+    wanted = sorted(set(numbers))
+    page = list_jobs(
+        rt, viewer, JobFilter(conditions=[Condition("number", "in", wanted)]), first=len(wanted), with_total=False
+    )
+    return {job.number: job_resource(job) for job in page.jobs if job.number is not None}
+
+
+async def list_view(request: Request) -> Response:
+    viewer = await _viewer(request)
+    params = _params(request)
+    query = parse_list_query(params)
+    objects, total = await call(_list, runtime(request), viewer, query)
+    previous, following = page_links(params, query.limit, query.offset, total)
+    meta = {"limit": query.limit, "next": following, "offset": query.offset, "previous": previous}
+    return TastypieJSON({"meta": {**meta, "total_count": total}, "objects": objects})
+
+
+async def detail_view(request: Request) -> Response:
+    viewer = await _viewer(request)
+    number = _number(request.path_params["id"])
+    job = await call(_get, runtime(request), viewer, number)
+    return TastypieJSON(job_resource(job))
+
+
+async def set_view(request: Request) -> Response:
+    viewer = await _viewer(request)
+    identifiers = str(request.path_params["ids"]).split(";")
+    if len(identifiers) > MAX_IN_VALUES:
+        raise BadInput(f"at most {MAX_IN_VALUES} ids in one set")
+    numbers = [_number(text) for text in identifiers]
+    found = await call(_many, runtime(request), viewer, numbers)
+    objects = [found[n] for n in numbers if n in found]
+    not_found = [text for text, n in zip(identifiers, numbers, strict=True) if n not in found]
+    return TastypieJSON({"objects": objects, "not_found": not_found})
+
+
+async def schema_view(request: Request) -> Response:
+    await _viewer(request)
+    return TastypieJSON(schema_document())
+
+
+# ---------------------------------------------------------------- changing
+
+
+def _create(rt: Runtime, viewer: Viewer, wanted: CreateRequest) -> Job:
+    viewer.require(Privilege.EXECUTE_PLUGIN)
+    plugin = plugins.find_plugin_by_name(rt, viewer, wanted.plugin)
+    if plugin is None:
+        raise BadInput(f"no plugin named {wanted.plugin!r}")
+    spec = jobs.JobSpec(plugin_id=plugin.plugin_id, input=wanted.config, run_level=wanted.run_level)
+    try:
+        return jobs.create_job(rt, viewer, spec)
+    except NotFound as exc:  # the plugin went away meanwhile: still the body's fault
+        raise BadInput(exc.message) from None
+
+
+def _update(rt: Runtime, viewer: Viewer, number: int, given: dict[str, Any]) -> Job:
+    """Apply a PUT or PATCH body: config and run_level change (while queued); state may become
+    Cancelled; every other field must keep its value. All checks come before any change."""
+    job = _get(rt, viewer, number)
+    current = {
+        "id": job.number,
+        "grid_engine_jobid": grid_engine_jobid(job.worker_id),
+        "starttime": job.started_at,
+        "endtime": job.finished_at,
+    }
+    for key, value in given.items():
+        if key == "grid_engine_jobid" and value is None:
+            value = -1
+        if key in current and value != current[key]:
+            raise BadInput(f"'{key}' is set by jobgraph and cannot be changed")
+    if "plugin" in given and given["plugin"] != job.plugin_id:
+        plugin = plugins.get_plugin(rt, viewer, job.plugin_id)
+        if plugin is None or given["plugin"] != plugin.name:
+            raise BadInput("a job cannot move to another plugin")
+    state = given.get("state")
+    cancel = state is not None and state != ion_state(job.status, job.failure_kind)
+    if cancel and state != CANCELLED:
+        raise BadInput(
+            f"a job's state can only be set to {CANCELLED!r} (it is {ion_state(job.status, job.failure_kind)!r})"
+        )
+    changes: dict[str, Any] = {}
+    if "config" in given and given["config"] != job.input:
+        changes["input"] = given["config"]
+    if "run_level" in given and given["run_level"] != job.run_level:
+        changes["run_level"] = given["run_level"]
+    if changes:
+        job = jobs.update_job(rt, viewer, number, **changes)
+    if cancel:
+        job = jobs.cancel_job(rt, viewer, number)
+    return job
+
+
+async def create_view(request: Request) -> Response:
+    viewer = await _viewer(request)
+    viewer.require(Privilege.EXECUTE_PLUGIN)
+    wanted = parse_create(parse_body(await request.body(), request.headers.get("content-type")))
+    job = await call(_create, runtime(request), viewer, wanted)
+    headers = {"Location": str(request.base_url).rstrip("/") + resource_uri(job.number)}
+    if flag(_params(request), "always_return_data"):
+        return TastypieJSON(job_resource(job), status_code=201, headers=headers)
+    return Response(status_code=201, headers=headers)
+
+
+async def _change(request: Request, status: int, status_with_data: int) -> Response:
+    viewer = await _viewer(request)
+    number = _number(request.path_params["id"])
+    given = parse_update(parse_body(await request.body(), request.headers.get("content-type")))
+    job = await call(_update, runtime(request), viewer, number, given)
+    if flag(_params(request), "always_return_data"):
+        return TastypieJSON(job_resource(job), status_code=status_with_data)
+    return Response(status_code=status)
+
+
+async def put_view(request: Request) -> Response:
+    return await _change(request, 204, 200)
+
+
+async def patch_view(request: Request) -> Response:
+    return await _change(request, 202, 202)
+
+
+async def delete_view(request: Request) -> Response:
+    viewer = await _viewer(request)
+    number = _number(request.path_params["id"])
+    await call(jobs.delete_job, runtime(request), viewer, number)
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------- routing
+
+
+def _resource(handlers: dict[str, Handler]) -> Handler:
+    """One URL: method dispatch as tastypie does it (X-HTTP-Method-Override, OPTIONS, 405 with
+    `Allow` before authentication), the format check, and errors as `{"error": ...}`."""
+    allow = ",".join(handlers)
+
+    async def endpoint(request: Request) -> Response:
+        method = request.headers.get("x-http-method-override", request.method).upper()
+        try:
+            if method == "OPTIONS":
+                return TastypieJSON({"allowed_methods": [m.lower() for m in handlers]}, headers={"Allow": allow})
+            handler = handlers.get(method)
+            if handler is None:
+                return error_response(405, f"{method} is not allowed here; allowed: {allow}", {"Allow": allow})
+            check_params(_params(request))
+            return await handler(request)
+        except DomainError as exc:
+            return _error(exc)
+
+    return endpoint
+
+
+class _Endpoint:
+    """An ASGI endpoint, so that Starlette hands it every method and tastypie's 405 rules apply."""
+
+    def __init__(self, handlers: dict[str, Handler]) -> None:
+        self.handler = _resource(handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def routes() -> list[BaseRoute]:
+    list_handlers: dict[str, Handler] = {"GET": list_view, "POST": create_view}
+    detail_handlers: dict[str, Handler] = {
+        "GET": detail_view,
+        "PUT": put_view,
+        "DELETE": delete_view,
+        "PATCH": patch_view,
+    }
+    assert [m.lower() for m in list_handlers] == list(LIST_METHODS)
+    assert [m.lower() for m in detail_handlers] == list(DETAIL_METHODS)
+    return [
+        Route(RESOURCE_PATH, _Endpoint(list_handlers)),
+        Route(f"{RESOURCE_PATH}schema/", _Endpoint({"GET": schema_view})),
+        Route(RESOURCE_PATH + "set/{ids}/", _Endpoint({"GET": set_view})),
+        Route(RESOURCE_PATH + "{id}/", _Endpoint(detail_handlers)),
+    ]
