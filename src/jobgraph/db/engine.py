@@ -6,6 +6,7 @@ thread pool for the API), so one code path serves GraphQL, REST, the CLI and the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
@@ -40,12 +42,14 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
-        elif idle_in_transaction_timeout and self.engine.dialect.name == "postgresql":
-            _end_idle_transactions(self.engine, idle_in_transaction_timeout)
+        else:
+            _ping_idle_connections(self.engine)
+            if idle_in_transaction_timeout and self.engine.dialect.name == "postgresql":
+                _end_idle_transactions(self.engine, idle_in_transaction_timeout)
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
@@ -80,6 +84,29 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """`pool_pre_ping`, for connections idle a while only: a connection in steady use is known
+    to work (and a statement that fails on a dropped one invalidates the pool anyway), while a
+    ping on every checkout cost a round trip per transaction, several per job."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in_at", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_conn.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection is gone: {exc}") from exc  # the pool connects anew
 
 
 def _end_idle_transactions(engine: Engine, seconds: float) -> None:

@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select, true, update
+from sqlalchemy import and_, bindparam, exists, func, not_, or_, select, true, update
 from sqlalchemy.orm import aliased
 
 from jobgraph.clock import utcnow
@@ -59,13 +59,25 @@ class Attempt:
         return self.job.number
 
 
-def _guard(attempt: Attempt) -> Any:
-    return and_(
-        Job.number == attempt.number,
+# The guard on every write about a running attempt: (number, running, worker, attempt). Built
+# once (building a statement costs more than running it); locks the row if it is still ours.
+_LOCK_ATTEMPT = (
+    select(Job)
+    .where(
+        Job.number == bindparam("number"),
         Job.status == "running",
-        Job.worker_id == attempt.worker_id,
-        Job.retries == attempt.attempt,
+        Job.worker_id == bindparam("worker_id"),
+        Job.retries == bindparam("attempt"),
     )
+    .with_for_update()
+)
+
+
+def _lock_attempt(s: Any, attempt: Attempt) -> Job | None:
+    """The attempt's job row, locked, or None when the attempt is no longer this worker's."""
+    params = {"number": attempt.number, "worker_id": attempt.worker_id, "attempt": attempt.attempt}
+    job: Job | None = s.scalars(_LOCK_ATTEMPT, params).first()
+    return job
 
 
 def _due_and_unblocked(cand: Any, now: Any) -> Any:
@@ -92,32 +104,51 @@ def _in_queues(cand: Any, queues: Iterable[str] | None) -> Any:
     return true() if queues is None else cand.queue.in_(list(queues))
 
 
-def claim(rt: Runtime, worker_id: int, queues: Iterable[str] | None) -> Attempt | None:
-    """Take the best due job of these queues (None: any), or None. Atomic on SQLite and
-    PostgreSQL: the UPDATE re-checks `status = 'queued'`, and PostgreSQL skips locked rows."""
-    cand = aliased(Job)
-    with rt.db.session(write=True) as s:
-        s.connection()  # begin (and on SQLite take the write lock) before reading the clock
-        now = utcnow()
+_CLAIMS: dict[tuple[str, ...] | None, Any] = {}  # claim statements by queues (None: any), built once
+
+
+def _claim_statement(queues: Iterable[str] | None) -> Any:
+    """UPDATE ... WHERE number = (best due job, FOR UPDATE SKIP LOCKED) AND status = 'queued'
+    RETURNING the job, with `now` and `worker_id` as parameters: built once per set of queues
+    (building it costs more than running it)."""
+    key = None if queues is None else tuple(sorted(set(queues)))
+    stmt = _CLAIMS.get(key)
+    if stmt is None:
+        cand = aliased(Job)
+        now = bindparam("now", type_=Job.__table__.c.started_at.type)  # type: ignore[attr-defined]
         best = (
             select(cand.number)
-            .where(_in_queues(cand, queues), _due_and_unblocked(cand, now))
+            .where(_in_queues(cand, key), _due_and_unblocked(cand, now))
             .order_by(cand.priority.desc(), cand.number.asc())
             .limit(1)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
+        table = Job.__table__  # type: ignore[attr-defined]
         stmt = (
-            update(Job)
-            .where(Job.number == best, Job.status == "queued")
-            .values(status="running", worker_id=worker_id, started_at=now, updated_at=now, finished_at=None)
-            .returning(Job.number)
+            update(table)
+            .where(table.c.number == best, table.c.status == "queued")
+            .values(
+                status="running", worker_id=bindparam("worker_id"), started_at=now, updated_at=now, finished_at=None
+            )
+            .returning(*table.c)
         )
-        number = s.execute(stmt).scalar()
-        if number is None:
+        _CLAIMS[key] = stmt
+    return stmt
+
+
+def claim(rt: Runtime, worker_id: int, queues: Iterable[str] | None) -> Attempt | None:
+    """Take the best due job of these queues (None: any), or None. Atomic on SQLite and
+    PostgreSQL: the UPDATE re-checks `status = 'queued'`, and PostgreSQL skips locked rows."""
+    stmt = _claim_statement(queues)
+    with rt.db.session(write=True) as s:
+        conn = s.connection()  # begin (and on SQLite take the write lock) before reading the clock
+        now = utcnow()
+        row = conn.execute(stmt, {"now": now, "worker_id": worker_id}).mappings().first()
+        if row is None:
             return None
-        job = s.get(Job, number)
-        assert job is not None
+        job = Job(**row)
+        number = job.number
         plugin = s.get(Plugin, job.plugin_id)
         assert plugin is not None
         series = list(
@@ -145,7 +176,7 @@ def set_progress(rt: Runtime, attempt: Attempt, fraction: float, note: str | Non
     """Store notes.progress; False when the attempt is no longer ours."""
     fraction = min(1.0, max(0.0, float(fraction)))
     with rt.db.session(write=True) as s:
-        job = s.scalars(select(Job).where(_guard(attempt)).with_for_update()).first()
+        job = _lock_attempt(s, attempt)
         if job is None:
             return False
         notes = dict(job.notes or {})
@@ -203,7 +234,7 @@ def _collect_outputs(rt: Runtime, attempt: Attempt, output_dir: Path | None) -> 
 def finish(rt: Runtime, attempt: Attempt, result: Any, output_dir: Path | None = None) -> Job | None:
     outputs = _collect_outputs(rt, attempt, output_dir)
     with rt.db.session(write=True) as s:
-        job = s.scalars(select(Job).where(_guard(attempt)).with_for_update()).first()
+        job = _lock_attempt(s, attempt)
         if job is None:
             log.warning(
                 "job %s: attempt %s is no longer this worker's; result dropped", attempt.number, attempt.attempt
@@ -244,7 +275,7 @@ def _end_cancelled(rt: Runtime, s: Any, job: Job) -> Job:
 
 def mark_cancelled(rt: Runtime, attempt: Attempt) -> Job | None:
     with rt.db.session(write=True) as s:
-        job = s.scalars(select(Job).where(_guard(attempt)).with_for_update()).first()
+        job = _lock_attempt(s, attempt)
         if job is None:
             return None
         _end_cancelled(rt, s, job)
@@ -256,7 +287,7 @@ def mark_cancelled(rt: Runtime, attempt: Attempt) -> Job | None:
 def fail_attempt(rt: Runtime, attempt: Attempt, error: str, kind: str = "exception") -> Job | None:
     """The attempt failed: retry with backoff if attempts are left, else the job fails."""
     with rt.db.session(write=True) as s:
-        job = s.scalars(select(Job).where(_guard(attempt)).with_for_update()).first()
+        job = _lock_attempt(s, attempt)
         if job is None:
             return None
         if job.cancel_requested:
@@ -306,7 +337,7 @@ def _fail_or_retry(rt: Runtime, s: Any, job: Job, error: str, kind: str) -> None
 def hand_back(rt: Runtime, attempt: Attempt, reason: str) -> Job | None:
     """Give a running attempt back to the queue uncounted (a worker shutting down)."""
     with rt.db.session(write=True) as s:
-        job = s.scalars(select(Job).where(_guard(attempt)).with_for_update()).first()
+        job = _lock_attempt(s, attempt)
         if job is None:
             return None
         lifecycle.move(job, "queued", "hand back")
@@ -325,6 +356,14 @@ def hand_back(rt: Runtime, attempt: Attempt, reason: str) -> Job | None:
 # ---------------------------------------------------------------- dependencies
 
 
+_QUEUED_CHILDREN = (
+    select(Job)
+    .join(JobDependency, JobDependency.child_number == Job.number)  # type: ignore[arg-type]
+    .where(JobDependency.parent_number == bindparam("parent"), Job.status == "queued")
+    .with_for_update()
+)
+
+
 def settle_children(rt: Runtime, parent: Job) -> None:
     """After a job ends: fail strict children of a failed parent, wake the rest."""
     if parent.status not in ENDED_STATUSES:
@@ -333,14 +372,7 @@ def settle_children(rt: Runtime, parent: Job) -> None:
     while pending:
         current = pending.pop()
         with rt.db.session(write=True) as s:
-            children = list(
-                s.scalars(
-                    select(Job)
-                    .join(JobDependency, JobDependency.child_number == Job.number)  # type: ignore[arg-type]
-                    .where(JobDependency.parent_number == current.number, Job.status == "queued")
-                    .with_for_update()
-                )
-            )
+            children = list(s.scalars(_QUEUED_CHILDREN, {"parent": current.number}))
             failed_children = []
             if current.status in ("failed", "cancelled"):
                 for child in children:

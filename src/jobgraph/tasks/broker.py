@@ -42,9 +42,10 @@ class BrokerDispatcher:
             with self._lock:
                 self.broker.declare_queue(queue)
 
-    def wake(self, queue: str, delay_ms: int | None = None) -> None:
+    def wake(self, queue: str, delay_ms: int | None = None, *, drain: bool = False) -> None:
+        """`drain`: the worker keeps claiming until nothing is due (the sweep's re-sends)."""
         self.declare(queue)
         message: dramatiq.Message[None] = dramatiq.Message(
-            queue_name=queue, actor_name=ACTOR_NAME, args=(queue,), kwargs={}, options={}
+            queue_name=queue, actor_name=ACTOR_NAME, args=(queue, True) if drain else (queue,), kwargs={}, options={}
         )
         self.broker.enqueue(message, delay=delay_ms)

@@ -66,13 +66,14 @@ class Executor:
 
     # -- called by the actor, once per wake-up
     def run_next(self, queue: str) -> bool:
-        """Claim one due job (preferring the woken queue) and run it. False if none was due."""
+        """Claim the best due job of the queues served here and run it. False if none was due.
+
+        One claim over every served queue, not the woken queue first: a wake-up only says there
+        may be work, and a miss costs a query (most wake-ups miss once workers drain a backlog).
+        """
         if self.shutting_down.is_set():
             return False
-        # The woken queue first (its message was for it), then any other queue served here.
-        attempt = execution.claim(self.rt, self.worker_id, [queue])
-        if attempt is None and (self.queues is None or len(self.queues) > 1):
-            attempt = execution.claim(self.rt, self.worker_id, self.queues)
+        attempt = execution.claim(self.rt, self.worker_id, self.queues)
         if attempt is None:
             return False
         self.run(attempt)
@@ -96,7 +97,7 @@ class Executor:
             control = self._control(attempt)
             with self._lock:
                 self._running[attempt.number] = control
-            if retry_while_disconnected("reading a cancel", lambda: execution.is_cancel_requested(self.rt, attempt)):
+            if attempt.job.cancel_requested:  # as claimed; later cancels reach stop_cancelled()
                 control.stop("cancel")
             outcome = self._run_plugin(attempt, control)
         except Exception as exc:  # a bug of ours must not leave the job running

@@ -107,13 +107,13 @@ class WorkerService:
         self.worker_id = execution.register_worker(rt, self.queues)
         self.executor = executor = Executor(rt, self.worker_id, self.queues)
 
-        def wake(queue: str) -> None:
-            # A wake-up means "there may be work": keep claiming until none is due, so one
-            # message keeps a thread busy through a backlog (and a few re-sent by the sweep
-            # after Redis lost its messages bring every thread back).
+        def wake(queue: str, drain: bool = False) -> None:
+            # A wake-up means "there may be work". Each job sends one, so a wake-up runs one job;
+            # the sweep's re-sends (after Redis lost messages, say) drain: they keep claiming
+            # until nothing is due, so a few of them bring a whole backlog back.
             metrics.WAKEUPS.labels(queue).inc()
             try:
-                while executor.run_next(queue):
+                while executor.run_next(queue) and drain:
                     pass
             except Exception as exc:
                 if not is_connection_error(exc):
@@ -229,7 +229,7 @@ class WorkerService:
         for queue, count in execution.stale_queues(rt, self.queues).items():
             for _ in range(min(count, self.threads)):
                 try:
-                    self.dispatcher.wake(queue)
+                    self.dispatcher.wake(queue, drain=True)
                     metrics.STALE_WAKEUPS.labels(queue).inc()
                 except Exception:
                     log.warning("cannot send a wake-up for %s", queue, exc_info=True)
