@@ -36,7 +36,9 @@ def declare(broker: RedisBroker, namespace: str) -> dramatiq.Actor:  # type: ign
         pipe.rpush(f"{namespace}:latency", started - sent_ms)
         pipe.execute()
 
-    return dramatiq.Actor(noop, broker=broker, actor_name="noop", queue_name="default", priority=0, options={"max_retries": 0})
+    return dramatiq.Actor(
+        noop, broker=broker, actor_name="noop", queue_name="default", priority=0, options={"max_retries": 0}
+    )
 
 
 def main() -> None:

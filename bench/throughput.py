@@ -24,8 +24,8 @@ from pathlib import Path
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cluster import REDIS_URL, Cluster, gql, row, wait_until  # noqa: E402
-from _raw_dramatiq import declare, make_broker  # noqa: E402
+from _cluster import REDIS_URL, Cluster, gql, row, wait_until
+from _raw_dramatiq import declare, make_broker
 
 
 def raw_dramatiq(messages: int, threads: int) -> float:
@@ -33,7 +33,9 @@ def raw_dramatiq(messages: int, threads: int) -> float:
     client = redis.Redis.from_url(REDIS_URL)
     here = Path(__file__).resolve().parent
     procs = [
-        subprocess.Popen([sys.executable, str(here / "_raw_dramatiq.py"), namespace, str(threads)], start_new_session=True)
+        subprocess.Popen(
+            [sys.executable, str(here / "_raw_dramatiq.py"), namespace, str(threads)], start_new_session=True
+        )
         for _ in range(2)
     ]
     try:
