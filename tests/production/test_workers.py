@@ -18,9 +18,9 @@ from tests.production import recorder
 from tests.production.harness import Cluster, wait_until
 from tests.support import Api, make_settings
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
-
-
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
 def test_with_both_urls_the_api_runs_no_workers_in_process(
     tmp_path: Path, pg_schema_url: str, redis_db_url: str
 ) -> None:
@@ -38,6 +38,9 @@ def test_with_both_urls_the_api_runs_no_workers_in_process(
     assert create_app(settings) is not None
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
 def test_worker_registers_with_a_heartbeat_and_stops_gracefully_on_sigterm(cluster: Cluster) -> None:
     log = str(cluster.runs_log)
     cluster.register_recorder("test.process", isolation="process")
@@ -88,6 +91,9 @@ def me_id(cluster: Cluster, pid: int) -> int:
     return found
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
 def test_a_worker_of_every_queue_consumes_new_queues_promptly(cluster: Cluster) -> None:
     """Redis delivers a queue's messages only to workers that declared it: a worker with no
     --queue declares the queues of plugins and of queued jobs as they appear (each sweep)."""
@@ -111,6 +117,9 @@ def test_a_worker_of_every_queue_consumes_new_queues_promptly(cluster: Cluster) 
     assert {j.queue for j in jobs.values()} == {"gpu", "reports-nightly"}
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
 def test_api_and_worker_refuse_a_database_that_is_behind(tmp_path: Path, pg_schema_url: str, redis_db_url: str) -> None:
     cluster = Cluster(tmp=tmp_path, database_url=pg_schema_url, redis_url=redis_db_url)  # not migrated
     for args in (["serve", "--port", "1"], ["worker"]):
@@ -122,3 +131,41 @@ def test_api_and_worker_refuse_a_database_that_is_behind(tmp_path: Path, pg_sche
     assert migrated.returncode == 0 and "database at revision" in migrated.stdout
     again = cluster.cli("migrate")
     assert again.returncode == 0
+
+
+def test_the_sweep_fails_strict_children_whose_settling_was_lost(api: Api) -> None:
+    """A parent failed, and the write that fails its strict children was lost (a database
+    restart between the two): the sweep finds the queued strict child and fails it."""
+    from jobgraph.db.models import Job
+
+    parent = api.create_job("jobgraph.noop", runAt="2099-01-01T00:00:00Z")
+    strict = api.create_job("jobgraph.noop", parents=[parent["jobId"]])
+    with api.rt.db.session(write=True) as s:  # failed, without settling its children
+        row = s.get(Job, parent["number"])
+        assert row is not None
+        row.status, row.error_message = "failed", "lost"
+        s.add(row)
+    ended = api.wait_for(strict["jobId"], timeout=10)
+    assert ended["status"] == "failed"
+    assert ended["errorMessage"] == f"parent job {parent['jobId']} failed"
+
+
+def test_a_claim_the_worker_lost_track_of_goes_back_to_the_queue(api: Api) -> None:
+    """The claim committed but its reply was lost (the connection dropped): the job is running
+    under a live worker that is not running it. The worker's sweep hands it back."""
+    from datetime import timedelta
+
+    from jobgraph.clock import utcnow
+    from jobgraph.db.models import Job
+
+    service = api.client.app.state.service  # type: ignore[attr-defined]
+    job = api.create_job("jobgraph.noop", runAt="2099-01-01T00:00:00Z")
+    with api.rt.db.session(write=True) as s:
+        row = s.get(Job, job["number"])
+        assert row is not None
+        row.status, row.worker_id = "running", service.workers.worker_id
+        row.started_at, row.run_at = utcnow() - timedelta(seconds=60), None
+        s.add(row)
+    ended = api.wait_for(job["jobId"], timeout=15)
+    assert ended["status"] == "finished" and ended["retries"] == 0
+    assert any("lost track of this claim" in m["text"] for m in ended["messages"])

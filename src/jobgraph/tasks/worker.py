@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import dramatiq
-from sqlalchemy import and_, exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from jobgraph.clock import utcnow
@@ -52,21 +52,19 @@ def orphaned_claims(rt: Runtime, worker_id: int, owned: set[int], older_than: fl
 
 def stuck_parents(rt: Runtime) -> list[Job]:
     """Failed or cancelled jobs that still have queued strict children (their settling was lost,
-    say to a database restart): the children must fail, naming the parent."""
-    child = aliased(Job)
+    say to a database restart): the children must fail, naming the parent. Driven from the
+    queued children, which are few, not from every failed job there ever was."""
+    child, parent = aliased(Job), aliased(Job)
+    numbers = (
+        select(JobDependency.parent_number)
+        .join(child, child.number == JobDependency.child_number)
+        .join(parent, parent.number == JobDependency.parent_number)
+        .where(child.status == "queued", child.lax.is_(False), parent.status.in_(("failed", "cancelled")))
+        .distinct()
+    )
     with rt.db.session() as s:
-        return list(
-            s.scalars(
-                select(Job).where(
-                    Job.status.in_(("failed", "cancelled")),  # type: ignore[attr-defined]
-                    exists().where(
-                        JobDependency.parent_number == Job.number,
-                        JobDependency.child_number == child.number,
-                        and_(child.status == "queued", child.lax.is_(False)),
-                    ),
-                )
-            )
-        )
+        found = list(s.scalars(numbers))
+        return list(s.scalars(select(Job).where(Job.number.in_(found)))) if found else []  # type: ignore[union-attr]
 
 
 class WorkerService:
