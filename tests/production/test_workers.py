@@ -18,6 +18,7 @@ from tests.production import recorder
 from tests.production.harness import Cluster, wait_until
 from tests.support import Api, make_settings
 
+
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.slow
