@@ -170,3 +170,28 @@ def test_a_claim_the_worker_lost_track_of_goes_back_to_the_queue(api: Api) -> No
     ended = api.wait_for(job["jobId"], timeout=15)
     assert ended["status"] == "finished" and ended["retries"] == 0
     assert any("lost track of this claim" in m["text"] for m in ended["messages"])
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_processes_are_supervised_restarted_and_stopped_together(cluster: Cluster) -> None:
+    import os
+
+    from sqlalchemy import select
+
+    def rows() -> list[Worker]:
+        with cluster.rt.db.session() as s:
+            return list(s.scalars(select(Worker)))
+
+    supervisor = cluster.start("workers", "worker", "--processes", "2", "--threads", "1", "--log-level", "warning")
+    wait_until(lambda: len([w for w in rows() if w.stopped_at is None]) == 2, 30, "two worker processes")
+    first, second = (w.pid for w in rows())
+    assert supervisor.pid not in (first, second)
+    os.kill(first, signal.SIGKILL)  # a crash: the supervisor starts another
+    wait_until(lambda: len(rows()) == 3, 30, "a replacement worker process")
+    replacement = next(w.pid for w in rows() if w.pid not in (first, second))
+    supervisor.signal(signal.SIGTERM)  # passed on to every worker: each stops gracefully
+    assert supervisor.wait(30) == 0, supervisor.output()
+    stopped = {w.pid: w.stopped_at for w in rows()}
+    assert stopped[second] is not None and stopped[replacement] is not None
