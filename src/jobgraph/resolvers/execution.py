@@ -242,24 +242,44 @@ def finish(rt: Runtime, attempt: Attempt, result: Any, output_dir: Path | None =
             return None
         if job.cancel_requested:
             # The cancel won the race: cancelled, as the user asked, and the result is dropped.
-            return _end_cancelled(rt, s, job)
-        lifecycle.move(job, "finished", "finish")
-        now = utcnow()
-        job.result = result
-        job.error_message = None
-        job.failure_kind = None
-        job.finished_at = now
-        job.updated_at = now
-        notes = dict(job.notes or {})
-        if "progress" in notes:
-            notes["progress"] = 1.0
-            job.notes = notes
-        s.add(job)
-        for output in outputs:
-            s.add(output)
+            _end_cancelled(rt, s, job)
+        else:
+            _end_finished(s, job, result, outputs)
+        waiting = _has_waiting_children(s, job)
     rt.events.publish(event_for("updated", job))
-    settle_children(rt, job)
+    if waiting:
+        settle_children(rt, job)
     return job
+
+
+_WAITING_CHILD = (
+    select(JobDependency.child_number)
+    .join(Job, Job.number == JobDependency.child_number)  # type: ignore[arg-type]
+    .where(JobDependency.parent_number == bindparam("parent"), Job.status == "queued")
+    .limit(1)
+)
+
+
+def _has_waiting_children(s: Any, job: Job) -> bool:
+    """Asked inside the ending transaction, so most jobs (no children) skip settling entirely."""
+    return s.execute(_WAITING_CHILD, {"parent": job.number}).first() is not None
+
+
+def _end_finished(s: Any, job: Job, result: Any, outputs: list[Output]) -> None:
+    lifecycle.move(job, "finished", "finish")
+    now = utcnow()
+    job.result = result
+    job.error_message = None
+    job.failure_kind = None
+    job.finished_at = now
+    job.updated_at = now
+    notes = dict(job.notes or {})
+    if "progress" in notes:
+        notes["progress"] = 1.0
+        job.notes = notes
+    s.add(job)
+    for output in outputs:
+        s.add(output)
 
 
 def _end_cancelled(rt: Runtime, s: Any, job: Job) -> Job:
@@ -279,8 +299,10 @@ def mark_cancelled(rt: Runtime, attempt: Attempt) -> Job | None:
         if job is None:
             return None
         _end_cancelled(rt, s, job)
+        waiting = _has_waiting_children(s, job)
     rt.events.publish(event_for("updated", job))
-    settle_children(rt, job)
+    if waiting:
+        settle_children(rt, job)
     return job
 
 
@@ -294,12 +316,13 @@ def fail_attempt(rt: Runtime, attempt: Attempt, error: str, kind: str = "excepti
             _end_cancelled(rt, s, job)
         else:
             _fail_or_retry(rt, s, job, error, kind)
+        waiting = job.status != "queued" and _has_waiting_children(s, job)
     rt.events.publish(event_for("updated", job))
     if job.status == "queued":
         from jobgraph.resolvers.jobs import wake_for
 
         wake_for(rt, job)
-    else:
+    elif waiting:
         settle_children(rt, job)
     return job
 

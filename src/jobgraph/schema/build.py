@@ -6,7 +6,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 
 from jobgraph.errors import DomainError
 from jobgraph.schema.mutation import Mutation
@@ -36,6 +43,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            # Clients send the same few documents again and again: parse and validate each once.
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
             lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
