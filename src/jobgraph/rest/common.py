@@ -100,3 +100,41 @@ def int_param(request: Request, name: str, default: int, *, low: int, high: int)
     if not low <= value <= high:
         raise BadInput(f"{name} must be from {low} to {high}")
     return value
+
+
+MAX_JSON_DEPTH = 64
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: str | bytes, what: str) -> Any:
+    """Strict JSON from a client: no NaN or Infinity (PostgreSQL's JSONB and JSON responses refuse
+    them) and at most MAX_JSON_DEPTH levels of nesting (deeper input would exhaust the stack
+    somewhere later). Anything else is a BadInput naming `what`."""
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{what} is not valid JSON: {exc}") from None
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise BadInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+            children = node.values() if isinstance(node, dict) else node
+            pending.extend((child, depth + 1) for child in children)
+    return value
+
+
+async def strict_json_body(request: Request, *, allow_empty: bool = False) -> Any:
+    """Like json_body, parsed with parse_json."""
+    raw = await request.body()
+    if not raw.strip():
+        if allow_empty:
+            return None
+        raise BadInput("the request needs a JSON body")
+    return parse_json(raw, "the body")

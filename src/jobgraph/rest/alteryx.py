@@ -1,0 +1,742 @@
+"""Alteryx Server API v3: OAuth2 client credentials, jobs of a workflow, a job, its messages and
+its output files. A workflow is a plugin (`appId` = pluginId); a job is named by its jobId.
+
+Alteryx's status, disposition and priority names, its date format and its field names live
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from jobgraph.clock import as_utc
+from jobgraph.db.models import Job, Message, Output
+from jobgraph.errors import BadInput, NotFound, Unauthenticated
+from jobgraph.ids import is_public_id
+from jobgraph.resolvers import job_list, jobs, loaders, plugins, users
+from jobgraph.resolvers.jobs import JobSpec
+from jobgraph.resolvers.viewer import Privilege, Viewer
+from jobgraph.rest.common import call, int_param, runtime, strict_json_body, viewer_from_bearer
+from jobgraph.runtime import Runtime
+
+# ---------------------------------------------------------------- the mapping table
+
+# jobgraph status -> Alteryx job status
+STATUS: dict[str, str] = {
+    "queued": "Queued",
+    "running": "Running",
+    "finished": "Completed",
+    "failed": "Completed",
+    "invalidated": "Completed",
+    "cancelled": "Cancelled",
+}
+# jobgraph status -> disposition; None is decided by the job's messages (Success or Warning).
+DISPOSITION: dict[str, str | None] = {
+    "queued": None,
+    "running": None,
+    "finished": None,
+    "failed": "Error",
+    "cancelled": "Cancelled",
+    "invalidated": "Warning",  # it ran to the end, and its result was then declared invalid
+}
+WARNING_LEVEL = 2  # messages with status 2 (warning) or 3 (error) make a finished job a Warning
+# priority name -> the integer a request's name means; reading, each name covers [value, next value).
+PRIORITY: dict[str, int] = {"Low": -10, "Default": 0, "Medium": 10, "High": 20, "Critical": 30}
+DEFAULT_QUEUE = "default"  # shown as workerTag ""
+# `status` filter of a workflow's job list (case-insensitive) -> jobgraph statuses
+STATUS_FILTER: dict[str, list[str]] = {
+    "queued": ["queued"],
+    "running": ["running"],
+    "completed": ["finished", "failed", "invalidated"],
+    "complete": ["finished", "failed", "invalidated"],
+    "error": ["failed"],
+    "cancelled": ["cancelled"],
+}
+
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = job_list.MAX_PAGE
+MAX_OFFSET = 1_000_000_000
+INTEGER = re.compile(r"^[+-]?[0-9]{1,19}$")
+
+
+def alteryx_date(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and `Z`: `2024-09-19T10:02:54.589Z`."""
+    when = as_utc(value)
+    if when is None:
+        return None
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def priority_name(priority: int) -> str:
+    """Low (< 0), Default (0..9), Medium (10..19), High (20..29), Critical (>= 30)."""
+    for name, floor in sorted(PRIORITY.items(), key=lambda item: -item[1]):
+        if priority >= floor:
+            return name
+    return "Low"
+
+
+def worker_tag(queue: str) -> str:
+    return "" if queue == DEFAULT_QUEUE else queue
+
+
+def disposition(status: str, messages: list[Message]) -> str | None:
+    if status in ("queued", "running"):
+        return None
+    fixed = DISPOSITION[status]
+    if fixed is not None:
+        return fixed
+    return "Warning" if any(m.status >= WARNING_LEVEL for m in messages) else "Success"
+
+
+def message_object(row: Message) -> dict[str, Any]:
+    return {"status": row.status, "text": row.text, "toolId": row.tool_id}
+
+
+def job_object(job: Job, outputs: list[Output], messages: list[Message], include_messages: bool) -> dict[str, Any]:
+    """A job as Alteryx's `GET /v3/jobs/{jobId}` answers it."""
+    body: dict[str, Any] = {
+        "id": job.job_id,
+        "appId": job.plugin_id,
+        "createDateTime": alteryx_date(job.created_at),
+        "status": STATUS[job.status],
+        "disposition": disposition(job.status, messages),
+        "outputs": [
+            {"id": o.id, "availableFormats": list(o.available_formats or []), "fileName": o.file_name} for o in outputs
+        ],
+    }
+    if include_messages:
+        body["messages"] = [message_object(m) for m in messages]
+    body["priority"] = priority_name(job.priority)
+    body["workerTag"] = worker_tag(job.queue)
+    body["runWithE2"] = False
+    return body
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    """A job in a workflow's job list (Alteryx's short form)."""
+    return {
+        "id": job.job_id,
+        "createDate": alteryx_date(job.created_at),
+        "status": STATUS[job.status],
+        "priority": priority_name(job.priority),
+        "workerTag": worker_tag(job.queue),
+        "runWithE2": False,
+    }
+
+
+# ---------------------------------------------------------------- use of the use cases
+
+
+def _object_of(rt: Runtime, job: Job, include_messages: bool) -> dict[str, Any]:
+    assert job.number is not None
+    outputs = loaders.outputs(rt, [job.number])[0]
+    messages = loaders.messages(rt, [job.number])[0]
+    return job_object(job, outputs, messages, include_messages)
+
+
+def load_job(rt: Runtime, viewer: Viewer, job_id: str, include_messages: bool) -> dict[str, Any]:
+    return _object_of(rt, jobs.require_job(rt, viewer, job_id), include_messages)
+
+
+def cancel_job(rt: Runtime, viewer: Viewer, job_id: str) -> dict[str, Any]:
+    return _object_of(rt, jobs.cancel_job(rt, viewer, job_id), True)
+
+
+def load_messages(rt: Runtime, viewer: Viewer, job_id: str) -> list[dict[str, Any]]:
+    viewer.require(Privilege.MANAGE_JOBS)
+    job = jobs.require_job(rt, viewer, job_id)
+    assert job.number is not None
+    return [message_object(m) for m in loaders.messages(rt, [job.number])[0]]
+
+
+def list_workflow_jobs(
+    rt: Runtime,
+    viewer: Viewer,
+    workflow_id: str,
+    statuses: list[str] | None,
+    newest_first: bool,
+    offset: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    if plugins.get_plugin(rt, viewer, workflow_id) is None:
+        raise NotFound(f"no workflow {workflow_id!r}")
+    page = job_list.list_jobs(
+        rt,
+        viewer,
+        job_list.JobFilter(plugin_ids=[workflow_id], statuses=statuses),
+        order="NEWEST" if newest_first else "OLDEST",
+        first=limit,
+        offset=offset,
+        with_total=False,
+    )
+    return [job_summary(j) for j in page.jobs]
+
+
+def create_job(rt: Runtime, viewer: Viewer, spec: JobSpec) -> dict[str, Any]:
+    return _object_of(rt, jobs.create_job(rt, viewer, spec), True)
+
+
+def output_file(rt: Runtime, viewer: Viewer, job_id: str, output_id: str) -> tuple[Path, Output]:
+    """The file of an output of a job the viewer may see; never a path outside the outputs folder."""
+    job = jobs.require_job(rt, viewer, job_id)
+    assert job.number is not None
+    output = loaders.output(rt, job.number, output_id) if is_public_id(output_id) else None
+    if output is None:
+        raise NotFound(f"job {job.job_id} has no output {output_id}")
+    root = rt.settings.outputs_dir.resolve()
+    path = (root / output.path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFound(f"the file of output {output_id} is gone")
+    return path, output
+
+
+# ---------------------------------------------------------------- parsing requests
+
+
+def parse_priority(value: Any) -> int:
+    """A priority name (Low, Default, Medium, High, Critical; any case) or an integer."""
+    if value is None:
+        return PRIORITY["Default"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        by_name = {name.lower(): number for name, number in PRIORITY.items()}
+        text = value.strip()
+        if text.lower() in by_name:
+            return by_name[text.lower()]
+        if INTEGER.match(text):
+            return int(text)
+    raise BadInput(f"priority must be one of {list(PRIORITY)} or an integer")
+
+
+def parse_questions(value: Any) -> dict[str, Any]:
+    """Alteryx's `questions: [{name, value}]` as the job's input object."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise BadInput("questions must be an array of {name, value}")
+    answers: dict[str, Any] = {}
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise BadInput(f"questions[{index}] must be an object with a non-empty string name")
+        if item["name"] in answers:
+            raise BadInput(f"questions[{index}]: question {item['name']!r} is answered twice")
+        answers[item["name"]] = item.get("value")
+    return answers
+
+
+def parse_create(workflow_id: str, body: Any) -> JobSpec:
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object {workerTag, credentialId, questions, priority}")
+    tag = body.get("workerTag")
+    if tag is not None and not isinstance(tag, str):
+        raise BadInput("workerTag must be a string")
+    credential = body.get("credentialId")
+    if credential is not None and not isinstance(credential, str):
+        raise BadInput("credentialId must be a string")
+    return JobSpec(
+        plugin_id=workflow_id,
+        input=parse_questions(body.get("questions")),
+        priority=parse_priority(body.get("priority")),
+        queue=tag or None,  # "" or none: the plugin's queue
+    )
+
+
+def bool_param(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default  # Alteryx: "can be left without a value"
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise BadInput(f"{name} must be true or false")
+
+
+def list_params(request: Request) -> tuple[list[str] | None, bool, int, int]:
+    raw_status = request.query_params.get("status") or ""
+    statuses = None
+    if raw_status:
+        if raw_status.lower() not in STATUS_FILTER:
+            raise BadInput(f"status must be one of {['Queued', 'Running', 'Completed', 'Cancelled', 'Error']}")
+        statuses = STATUS_FILTER[raw_status.lower()]
+    sort_field = request.query_params.get("sortField") or "createDate"
+    if sort_field.lower() != "createdate":
+        raise BadInput("sortField can only be createDate")
+    direction = (request.query_params.get("direction") or "desc").lower()
+    if direction not in ("asc", "desc"):
+        raise BadInput("direction must be asc or desc")
+    offset = int_param(request, "offset", 0, low=0, high=MAX_OFFSET)
+    limit = int_param(request, "limit", DEFAULT_LIST_LIMIT, low=0, high=MAX_LIST_LIMIT)
+    return statuses, direction == "desc", offset, limit
+
+
+# ---------------------------------------------------------------- OAuth2
+
+
+def _oauth_error(status: int, code: str, description: str) -> JSONResponse:
+    headers = {"Cache-Control": "no-store"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="jobgraph"'
+    return JSONResponse({"error": code, "error_description": description}, status_code=status, headers=headers)
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, sep, secret = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return (client_id, secret) if sep else None
+
+
+async def oauth2_token(request: Request) -> Response:
+    """RFC 6749 client credentials: client_id and client_secret are the API token `<id>.<secret>`
+    split at its first dot; the answer is a short-lived access token of the same user."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return _oauth_error(400, "invalid_request", "send grant_type, client_id and client_secret as a form")
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    grant_type = fields.get("grant_type", "")
+    if not grant_type:
+        return _oauth_error(400, "invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "only grant_type=client_credentials is supported")
+    client_id, client_secret = _basic_credentials(request) or (fields.get("client_id"), fields.get("client_secret"))
+    if not client_id or not client_secret:
+        return _oauth_error(401, "invalid_client", "client_id and client_secret are required")
+    rt = runtime(request)
+    lifetime = rt.settings.access_token_seconds
+    try:
+        new = await call(users.exchange_client_credentials, rt, client_id, client_secret, timedelta(seconds=lifetime))
+    except Unauthenticated:
+        return _oauth_error(401, "invalid_client", "client_id and client_secret do not name a valid API token")
+    return JSONResponse(
+        {"access_token": new.secret, "token_type": "bearer", "expires_in": lifetime},
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+# ---------------------------------------------------------------- views
+
+
+async def get_job(request: Request) -> Response:
+    viewer = await viewer_from_bearer(request)
+    include = bool_param(request, "includeMessages", True)
+    return JSONResponse(await call(load_job, runtime(request), viewer, request.path_params["jobId"], include))
+
+
+async def delete_job(request: Request) -> Response:
+    viewer = await viewer_from_bearer(request)
+    return JSONResponse(await call(cancel_job, runtime(request), viewer, request.path_params["jobId"]))
+
+
+async def get_messages(request: Request) -> Response:
+    viewer = await viewer_from_bearer(request)
+    viewer.require(Privilege.MANAGE_JOBS)
+    return JSONResponse(await call(load_messages, runtime(request), viewer, request.path_params["jobId"]))
+
+
+async def get_output(request: Request) -> Response:
+    viewer = await viewer_from_bearer(request)
+    wanted = request.query_params.get("format")
+    path, output = await call(
+        output_file, runtime(request), viewer, request.path_params["jobId"], request.path_params["outputId"]
+    )
+    formats = [f.lower() for f in output.available_formats or []]
+    if wanted and wanted.lower() not in formats:
+        raise BadInput(f"format must be one of {output.available_formats}")
+    return FileResponse(path, media_type=output.content_type, filename=PurePosixPath(output.file_name).name)
+
+
+async def get_workflow_jobs(request: Request) -> Response:
+    viewer = await viewer_from_bearer(request)
+    statuses, newest_first, offset, limit = list_params(request)
+    rt = runtime(request)
+    workflow_id = request.path_params["workflowId"]
+    return JSONResponse(await call(list_workflow_jobs, rt, viewer, workflow_id, statuses, newest_first, offset, limit))
+
+
+async def post_workflow_job(request: Request) -> Response:
+    viewer = await viewer_from_bearer(request)
+    viewer.require(Privilege.EXECUTE_PLUGIN)
+    spec = parse_create(request.path_params["workflowId"], await strict_json_body(request, allow_empty=True))
+    return JSONResponse(await call(create_job, runtime(request), viewer, spec), status_code=200)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _route(path: str, handlers: dict[str, Endpoint]) -> Route:
+    """One route per path, so a wrong method gets 405 with every allowed method in `Allow`."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers["GET" if request.method == "HEAD" else request.method](request)
+
+    return Route(path, endpoint, methods=list(handlers))
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        _route("/webapi/oauth2/token", {"POST": oauth2_token}),
+        _route("/webapi/v3/jobs/{jobId}", {"GET": get_job, "DELETE": delete_job}),
+        _route("/webapi/v3/jobs/{jobId}/messages", {"GET": get_messages}),
+        _route("/webapi/v3/jobs/{jobId}/output/{outputId}", {"GET": get_output}),
+        _route("/webapi/v3/workflows/{workflowId}/jobs", {"GET": get_workflow_jobs, "POST": post_workflow_job}),
+    ]
+
+
+# ---------------------------------------------------------------- OpenAPI
+
+_DATE = {"type": "string", "format": "date-time", "examples": ["2024-09-19T10:02:54.589Z"]}
+_JOB_ID = {"name": "jobId", "in": "path", "required": True, "schema": {"type": "string"}}
+_WORKFLOW_ID = {
+    "name": "workflowId",
+    "in": "path",
+    "required": True,
+    "description": "The plugin's pluginId.",
+    "schema": {"type": "string"},
+}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AlteryxError"}}},
+    }
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_JOB_REF = {"$ref": "#/components/schemas/AlteryxJob"}
+_UNAUTHENTICATED = _error("No API or access token, or not a valid one.")
+_NO_JOB = _error("No job with this id that the caller may see.")
+
+OPENAPI: dict[str, Any] = {
+    "paths": {
+        "/webapi/oauth2/token": {
+            "post": {
+                "operationId": "alteryxOAuth2Token",
+                "tags": ["Alteryx"],
+                "summary": "An access token for client credentials (the API token split at its first '.')",
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["grant_type"],
+                                "properties": {
+                                    "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                                    "client_id": {"type": "string"},
+                                    "client_secret": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("A bearer access token.", {"$ref": "#/components/schemas/AlteryxAccessToken"}),
+                    "400": _json(
+                        "A missing or unsupported grant_type.", {"$ref": "#/components/schemas/AlteryxOAuthError"}
+                    ),
+                    "401": _json("Bad client credentials.", {"$ref": "#/components/schemas/AlteryxOAuthError"}),
+                },
+            }
+        },
+        "/webapi/v3/jobs/{jobId}": {
+            "get": {
+                "operationId": "alteryxGetJob",
+                "tags": ["Alteryx"],
+                "summary": "A job and its current state",
+                "security": _BEARER,
+                "parameters": [
+                    _JOB_ID,
+                    {
+                        "name": "includeMessages",
+                        "in": "query",
+                        "required": False,
+                        "description": "false: no `messages` key. Empty or absent: true.",
+                        "schema": {"type": "string", "enum": ["true", "false", ""], "default": "true"},
+                    },
+                ],
+                "responses": {
+                    "200": _json("The job.", _JOB_REF),
+                    "400": _error("includeMessages is neither true nor false."),
+                    "401": _UNAUTHENTICATED,
+                    "404": _NO_JOB,
+                },
+            },
+            "delete": {
+                "operationId": "alteryxCancelJob",
+                "tags": ["Alteryx"],
+                "summary": "Cancel a job (a running one stops once its plugin has stopped)",
+                "security": _BEARER,
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": _json("The job after the cancel was asked for.", _JOB_REF),
+                    "401": _UNAUTHENTICATED,
+                    "403": _error("Neither the job's owner nor a user with manageJobs."),
+                    "404": _NO_JOB,
+                    "409": _error("The job has ended already."),
+                },
+            },
+        },
+        "/webapi/v3/jobs/{jobId}/messages": {
+            "get": {
+                "operationId": "alteryxGetJobMessages",
+                "tags": ["Alteryx"],
+                "summary": "A job's messages (curators: manageJobs)",
+                "security": _BEARER,
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": _json(
+                        "The job's messages, oldest first.",
+                        {"type": "array", "items": {"$ref": "#/components/schemas/AlteryxMessage"}},
+                    ),
+                    "401": _UNAUTHENTICATED,
+                    "403": _error("The caller lacks manageJobs."),
+                    "404": _NO_JOB,
+                },
+            }
+        },
+        "/webapi/v3/jobs/{jobId}/output/{outputId}": {
+            "get": {
+                "operationId": "alteryxGetJobOutput",
+                "tags": ["Alteryx"],
+                "summary": "Download an output file of a job",
+                "security": _BEARER,
+                "parameters": [
+                    _JOB_ID,
+                    {"name": "outputId", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "description": "One of the output's availableFormats (the file is served as it is).",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The file, with its content type and a Content-Disposition filename.",
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "400": _error("A format the output does not have."),
+                    "401": _UNAUTHENTICATED,
+                    "404": _error("No such job, output, or file."),
+                },
+            }
+        },
+        "/webapi/v3/workflows/{workflowId}/jobs": {
+            "get": {
+                "operationId": "alteryxListWorkflowJobs",
+                "tags": ["Alteryx"],
+                "summary": "The caller's jobs of a workflow (every job for manageJobs)",
+                "security": _BEARER,
+                "parameters": [
+                    _WORKFLOW_ID,
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "description": "Any case. Complete = Completed; Error = failed jobs.",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["Queued", "Running", "Completed", "Complete", "Cancelled", "Error"],
+                        },
+                    },
+                    {
+                        "name": "sortField",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["createDate"], "default": "createDate"},
+                    },
+                    {
+                        "name": "direction",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_LIST_LIMIT,
+                            "default": DEFAULT_LIST_LIMIT,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        "Jobs, newest first unless direction=asc.",
+                        {"type": "array", "items": {"$ref": "#/components/schemas/AlteryxJobSummary"}},
+                    ),
+                    "400": _error("A bad status, sortField, direction, offset or limit."),
+                    "401": _UNAUTHENTICATED,
+                    "404": _error("No workflow (plugin) with this id."),
+                },
+            },
+            "post": {
+                "operationId": "alteryxCreateJob",
+                "tags": ["Alteryx"],
+                "summary": "Queue a job of a workflow (executePlugin); input = the questions as an object",
+                "security": _BEARER,
+                "parameters": [_WORKFLOW_ID],
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AlteryxCreateJob"}}},
+                },
+                "responses": {
+                    "200": _json("The queued job.", _JOB_REF),
+                    "400": _error("A malformed body, or an input the plugin refuses."),
+                    "401": _UNAUTHENTICATED,
+                    "403": _error("The caller lacks executePlugin."),
+                    "404": _error("No workflow (plugin) with this id."),
+                    "409": _error("The plugin is disabled."),
+                },
+            },
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token, or an access token from POST /webapi/oauth2/token.",
+            }
+        },
+        "schemas": {
+            "AlteryxError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "AlteryxOAuthError": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "string",
+                        "enum": ["invalid_request", "unsupported_grant_type", "invalid_client"],
+                    },
+                    "error_description": {"type": "string"},
+                },
+            },
+            "AlteryxAccessToken": {
+                "type": "object",
+                "required": ["access_token", "token_type", "expires_in"],
+                "properties": {
+                    "access_token": {"type": "string"},
+                    "token_type": {"type": "string", "enum": ["bearer"]},
+                    "expires_in": {"type": "integer"},
+                },
+                "additionalProperties": False,
+            },
+            "AlteryxMessage": {
+                "type": "object",
+                "required": ["status", "text", "toolId"],
+                "properties": {
+                    "status": {"type": "integer", "description": "1 info, 2 warning, 3 error."},
+                    "text": {"type": "string"},
+                    "toolId": {"type": "integer"},
+                },
+                "additionalProperties": False,
+            },
+            "AlteryxOutput": {
+                "type": "object",
+                "required": ["id", "availableFormats", "fileName"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "availableFormats": {"type": "array", "items": {"type": "string"}},
+                    "fileName": {"type": "string"},
+                },
+                "additionalProperties": False,
+            },
+            "AlteryxJob": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "appId",
+                    "createDateTime",
+                    "status",
+                    "disposition",
+                    "outputs",
+                    "priority",
+                    "workerTag",
+                    "runWithE2",
+                ],
+                "properties": {
+                    "id": {"type": "string"},
+                    "appId": {"type": "string"},
+                    "createDateTime": _DATE,
+                    "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
+                    "disposition": {
+                        "type": ["string", "null"],
+                        "enum": ["Success", "Warning", "Error", "Cancelled", None],
+                    },
+                    "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/AlteryxOutput"}},
+                    "messages": {"type": "array", "items": {"$ref": "#/components/schemas/AlteryxMessage"}},
+                    "priority": {"type": "string", "enum": list(PRIORITY)},
+                    "workerTag": {"type": "string"},
+                    "runWithE2": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+            "AlteryxJobSummary": {
+                "type": "object",
+                "required": ["id", "createDate", "status", "priority", "workerTag", "runWithE2"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "createDate": _DATE,
+                    "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
+                    "priority": {"type": "string", "enum": list(PRIORITY)},
+                    "workerTag": {"type": "string"},
+                    "runWithE2": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+            "AlteryxCreateJob": {
+                "type": "object",
+                "properties": {
+                    "workerTag": {"type": ["string", "null"], "description": "The queue; empty: the plugin's."},
+                    "credentialId": {"type": ["string", "null"], "description": "Accepted and ignored."},
+                    "questions": {
+                        "type": ["array", "null"],
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "properties": {"name": {"type": "string", "minLength": 1}, "value": {}},
+                        },
+                    },
+                    "priority": {
+                        "description": "A name (Low -10, Default 0, Medium 10, High 20, Critical 30) or an integer.",
+                        "oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}],
+                    },
+                },
+            },
+        },
+    },
+}
