@@ -33,3 +33,7 @@ def progress_and_outputs(ctx: JobContext) -> dict[str, int]:
     (ctx.output_dir / "sub").mkdir()
     (ctx.output_dir / "sub" / "data.csv").write_text("a,b\n1,2\n")
     return {"n": 3}
+
+
+def nan_result(ctx: JobContext) -> dict[str, float]:
+    return {"score": float("nan")}

@@ -122,3 +122,32 @@ def test_query_limits(api: Api) -> None:
 def test_a_bad_cursor_is_refused(api: Api) -> None:
     body = api.gql('{ jobs(after: "garbage") { totalCount } }', expect_errors=True)
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_json_that_cannot_be_stored_is_refused_not_a_server_error(api: Api) -> None:
+    raw = '{"query": "mutation($i: CreateJobInput!) { createJob(input: $i) { jobId } }", "variables": {"i": {"pluginId": "jobgraph.echo", "input": {"x": NaN}}}}'
+    body = api.client.post(
+        "/graphql", content=raw, headers={**api.headers(), "Content-Type": "application/json"}
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "not a JSON number" in body["errors"][0]["message"]
+    deep: object = 1
+    for _ in range(70):
+        deep = [deep]
+    for bad, says in (({"a": "nul\u0000"}, "NUL"), ({"deep": deep}, "levels deep")):
+        body = api.gql(
+            "mutation($i: CreateJobInput!) { createJob(input: $i) { jobId } }",
+            {"i": {"pluginId": "jobgraph.echo", "input": bad}},
+            expect_errors=True,
+        )
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT" and says in body["errors"][0]["message"]
+    assert api.gql("{ jobs { totalCount } }")["jobs"]["totalCount"] == 0
+
+
+def test_a_result_that_cannot_be_stored_fails_the_attempt(api: Api) -> None:
+    api.gql(
+        'mutation { registerPlugin(input: {pluginId: "t.nan", kind: python, entrypoint: "tests.plugins_for_tests.behaviours:nan_result"}) { pluginId } }'
+    )
+    done = api.wait_for(api.create_job("t.nan")["jobId"])
+    assert done["status"] == "failed"
+    assert done["errorMessage"] == "the plugin's result holds nan, which is not a JSON number"

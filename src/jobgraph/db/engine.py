@@ -55,12 +55,20 @@ class Database:
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """A session that commits on success and rolls back on error.
 
-        On SQLite, `write=True` takes the write lock at BEGIN (BEGIN IMMEDIATE): a deferred
-        transaction that reads and then writes can fail at once with SQLITE_BUSY under WAL.
+        Reads (the default) run without a transaction, each statement on its own snapshot: no
+        BEGIN and COMMIT round trips for the many small reads of a GraphQL request. Writes are
+        one transaction; on SQLite `write=True` takes the write lock at BEGIN (BEGIN IMMEDIATE):
+        a deferred transaction that reads and then writes can fail at once with SQLITE_BUSY.
         """
         conn = self.engine.connect()
         if write and self.is_sqlite:
             conn = conn.execution_options(sqlite_immediate=True)
+        elif not write:
+            conn = (
+                conn.execution_options(sqlite_read=True)
+                if self.is_sqlite
+                else conn.execution_options(isolation_level="AUTOCOMMIT")
+            )
         try:
             with Session(bind=conn, expire_on_commit=False) as session:
                 try:
@@ -139,8 +147,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("sqlite_read", False):
+            return  # reads run in autocommit: each statement its own snapshot
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_immediate", False) else "BEGIN")
 
 
 __all__ = ["Database", "NullPool"]

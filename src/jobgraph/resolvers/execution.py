@@ -34,8 +34,10 @@ from jobgraph.db.models import (
     Plugin,
     Worker,
 )
+from jobgraph.errors import BadInput
 from jobgraph.events import event_for
 from jobgraph.resolvers import lifecycle
+from jobgraph.resolvers.validation import check_json_value
 from jobgraph.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -232,6 +234,10 @@ def _collect_outputs(rt: Runtime, attempt: Attempt, output_dir: Path | None) -> 
 
 
 def finish(rt: Runtime, attempt: Attempt, result: Any, output_dir: Path | None = None) -> Job | None:
+    try:
+        check_json_value(result, "the plugin's result")
+    except BadInput as exc:  # NaN, NUL characters...: the attempt failed, the job is not broken
+        return fail_attempt(rt, attempt, exc.message)
     outputs = _collect_outputs(rt, attempt, output_dir)
     with rt.db.session(write=True) as s:
         job = _lock_attempt(s, attempt)

@@ -13,7 +13,7 @@ from jobgraph.errors import BadInput, Conflict, NotFound
 from jobgraph.events import event_for
 from jobgraph.ids import is_public_id
 from jobgraph.resolvers.jobs import _load_for_change
-from jobgraph.resolvers.validation import validate_against
+from jobgraph.resolvers.validation import check_json_value, validate_against
 from jobgraph.resolvers.viewer import Privilege, Viewer
 from jobgraph.runtime import Runtime
 
@@ -30,6 +30,8 @@ def add_feedback(rt: Runtime, viewer: Viewer, job_ref: str | int, spec: Feedback
     viewer.require(Privilege.INPUT_CONSENSUAL_FEEDBACK if spec.is_consensual else Privilege.INPUT_PERSONAL_FEEDBACK)
     if not isinstance(spec.action_log, list):
         raise BadInput("actionLog must be a JSON array")
+    check_json_value(spec.data, "feedback data")
+    check_json_value(spec.action_log, "actionLog")
     try:
         with rt.db.session(write=True) as s:
             job = _load_for_change(s, viewer, job_ref)  # locks the job: feedback checks are serial

@@ -23,7 +23,7 @@ from jobgraph.ids import is_public_id
 from jobgraph.resolvers import lifecycle
 from jobgraph.resolvers.plugins import check_queue
 from jobgraph.resolvers.series import check_series_uid
-from jobgraph.resolvers.validation import validate_against
+from jobgraph.resolvers.validation import check_json_value, validate_against
 from jobgraph.resolvers.viewer import Privilege, Viewer
 from jobgraph.runtime import Runtime
 
@@ -128,6 +128,8 @@ def _check_spec(s: Session, viewer: Viewer, spec: JobSpec, index: int | None) ->
     if not plugin.enabled:
         raise Conflict(f"{where}plugin {plugin.plugin_id!r} is disabled")
     try:
+        check_json_value(spec.input, "input")
+        check_json_value(spec.notes, "notes")
         validate_against(plugin.input_schema, spec.input, "input")
     except BadInput as exc:
         raise bad(exc.message) from None
@@ -344,6 +346,9 @@ def update_job(
         raise BadInput(f"priority must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}")
     if notes is not None and not isinstance(notes, dict):
         raise BadInput("notes must be a JSON object")
+    check_json_value(notes, "notes")
+    if input is not _UNSET:
+        check_json_value(input, "input")
     if run_level is not None and (not isinstance(run_level, str) or not 1 <= len(run_level) <= 64):
         raise BadInput("runLevel must be 1 to 64 characters")
     with rt.db.session(write=True) as s:

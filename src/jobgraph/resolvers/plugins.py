@@ -11,7 +11,7 @@ from sqlalchemy import select
 from jobgraph.clock import utcnow
 from jobgraph.db.models import Plugin
 from jobgraph.errors import BadInput, NotFound
-from jobgraph.resolvers.validation import check_schema
+from jobgraph.resolvers.validation import check_json_value, check_schema
 from jobgraph.resolvers.viewer import Privilege, Viewer
 from jobgraph.runtime import Runtime
 
@@ -68,6 +68,14 @@ def _check(spec: PluginSpec) -> None:
     if spec.isolation == "thread" and spec.kind != "python":
         raise BadInput("only python plugins can run in the worker's thread")
     check_queue(spec.queue)
+    for value, what in (
+        (spec.entrypoint, "entrypoint"),
+        (spec.input_schema, "inputSchema"),
+        (spec.feedback_schema, "feedbackSchema"),
+        (spec.icon, "icon"),
+        (spec.display_strategy, "displayStrategy"),
+    ):
+        check_json_value(value, what)
     check_schema(spec.input_schema, "inputSchema")
     check_schema(spec.feedback_schema, "feedbackSchema")
     if spec.name is not None and not 1 <= len(spec.name) <= 200:

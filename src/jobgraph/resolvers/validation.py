@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jsonschema
@@ -29,3 +30,41 @@ def validate_against(schema: dict[str, Any] | None, value: Any, what: str) -> No
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
         raise BadInput(f"{what} does not match the schema at {where}: {error.message}")
+
+
+MAX_JSON_DEPTH = 64
+
+
+def check_json_value(value: Any, what: str) -> Any:
+    """A JSON value jobgraph can store and serve: nested at most MAX_JSON_DEPTH levels, finite
+    numbers (no NaN or Infinity), and text PostgreSQL's jsonb takes (no NUL, no lone surrogates).
+    Every use case that stores a caller's (or a plugin's) JSON checks it here."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(item, str):
+            _check_text(item, what)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise BadInput(f"{what} holds {item!r}, which is not a JSON number")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise BadInput(f"{what} has a key that is not a string")
+                _check_text(key, what)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, depth + 1) for child in item)
+        elif not (item is None or isinstance(item, bool | int | float)):
+            raise BadInput(f"{what} holds a {type(item).__name__}, which is not JSON")
+    return value
+
+
+def _check_text(text: str, what: str) -> None:
+    if "\x00" in text:
+        raise BadInput(f"{what} holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(f"{what} holds text that is not valid Unicode (a lone surrogate)") from None

@@ -26,7 +26,7 @@ from jobgraph.ids import is_public_id
 from jobgraph.resolvers import job_list, jobs, loaders, plugins, users
 from jobgraph.resolvers.jobs import JobSpec
 from jobgraph.resolvers.viewer import Privilege, Viewer
-from jobgraph.rest.common import call, int_param, runtime, strict_json_body, viewer_from_bearer
+from jobgraph.rest.common import call, int_param, json_body, runtime, viewer_from_bearer
 from jobgraph.runtime import Runtime
 
 # ---------------------------------------------------------------- the mapping table
@@ -373,7 +373,7 @@ async def get_workflow_jobs(request: Request) -> Response:
 async def post_workflow_job(request: Request) -> Response:
     viewer = await viewer_from_bearer(request)
     viewer.require(Privilege.EXECUTE_PLUGIN)
-    spec = parse_create(request.path_params["workflowId"], await strict_json_body(request, allow_empty=True))
+    spec = parse_create(request.path_params["workflowId"], await json_body(request, allow_empty=True))
     return JSONResponse(await call(create_job, runtime(request), viewer, spec), status_code=200)
 
 

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 
 from jobgraph.errors import BadInput, DomainError, Unauthenticated
 from jobgraph.resolvers import users
+from jobgraph.resolvers.validation import MAX_JSON_DEPTH, check_json_value
 from jobgraph.resolvers.viewer import Viewer
 from jobgraph.runtime import Runtime
 
@@ -78,15 +79,13 @@ async def viewer_from_bearer(conn: HTTPConnection, *, allow_base64: bool = False
 
 
 async def json_body(request: Request, *, allow_empty: bool = False) -> Any:
+    """The request's JSON body, parsed strictly (see parse_json)."""
     raw = await request.body()
     if not raw.strip():
         if allow_empty:
             return None
         raise BadInput("the request needs a JSON body")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadInput(f"the body is not valid JSON: {exc}") from None
+    return parse_json(raw, "the body")
 
 
 def int_param(request: Request, name: str, default: int, *, low: int, high: int) -> int:
@@ -102,39 +101,17 @@ def int_param(request: Request, name: str, default: int, *, low: int, high: int)
     return value
 
 
-MAX_JSON_DEPTH = 64
-
-
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
 def parse_json(raw: str | bytes, what: str) -> Any:
-    """Strict JSON from a client: no NaN or Infinity (PostgreSQL's JSONB and JSON responses refuse
-    them) and at most MAX_JSON_DEPTH levels of nesting (deeper input would exhaust the stack
-    somewhere later). Anything else is a BadInput naming `what`."""
+    """Strict JSON from a client: no NaN or Infinity, and what `check_json_value` allows (PostgreSQL's
+    jsonb and JSON responses refuse the rest). Anything else is a BadInput naming `what`."""
     try:
         value = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
         raise BadInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadInput(f"{what} is not valid JSON: {exc}") from None
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        node, depth = pending.pop()
-        if isinstance(node, dict | list):
-            if depth > MAX_JSON_DEPTH:
-                raise BadInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
-            children = node.values() if isinstance(node, dict) else node
-            pending.extend((child, depth + 1) for child in children)
-    return value
-
-
-async def strict_json_body(request: Request, *, allow_empty: bool = False) -> Any:
-    """Like json_body, parsed with parse_json."""
-    raw = await request.body()
-    if not raw.strip():
-        if allow_empty:
-            return None
-        raise BadInput("the request needs a JSON body")
-    return parse_json(raw, "the body")
+    return check_json_value(value, what)

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from jobgraph.errors import BadInput
 from jobgraph.resolvers.job_list import Condition
+from jobgraph.resolvers.validation import check_json_value
 from jobgraph.rest.tastypie_model import (
     DEFAULT_LIMIT,
     FIELDS,
@@ -31,7 +32,6 @@ LOOKUP_OPS = {"exact": "eq", "in": "in", "gt": "gt", "gte": "gte", "lt": "lt", "
 MAX_INT = 2**63 - 1
 MAX_OFFSET = 10**12
 MAX_IN_VALUES = 1000
-MAX_JSON_DEPTH = 64
 TRUE = ("true", "1", "yes")
 FALSE = ("false", "0", "no")
 MISMATCH = "Invalid resource lookup data provided (mismatched type)."
@@ -216,32 +216,6 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _check_json_value(value: Any) -> None:
-    """No deeper than MAX_JSON_DEPTH, no strings that are not UTF-8 or hold NUL (PostgreSQL's jsonb)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise BadInput(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(item, str):
-            _check_text(item)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key)
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-
-
-def _check_text(text: str) -> None:
-    if "\x00" in text:
-        raise BadInput("strings in the body may not contain NUL characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadInput("strings in the body must be valid Unicode (no lone surrogates)") from None
-
-
 def parse_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """A JSON object body, as tastypie deserializes it (no Content-Type means JSON)."""
     if content_type:
@@ -256,7 +230,7 @@ def parse_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
         raise BadInput(f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadInput("the body must be a JSON object")
-    _check_json_value(data)
+    check_json_value(data, "the body")
     return data
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from jobgraph.resolvers import job_list
+from jobgraph.resolvers import job_list, loaders
 from jobgraph.rest.common import call
+from jobgraph.schema.selection import wanted_nested
 from jobgraph.schema.types import Job, JobConnection, JobEdge, PageInfo
 
 MAX_FIRST = 500
@@ -21,7 +22,12 @@ async def job_connection(
     ctx = info.context
     viewer = await ctx.viewer()
     page = await call(job_list.list_jobs, ctx.rt, viewer, job_filter, order=order, first=first, after=after)
-    edges = [JobEdge(cursor=c, node=Job.of(j)) for j, c in zip(page.jobs, page.cursors, strict=True)]
+    wants = wanted_nested(info, ("edges", "node"))
+    nested = await call(loaders.prefetch, ctx.rt, page.jobs, wants) if wants and page.jobs else {}
+    edges = [
+        JobEdge(cursor=c, node=Job.of(j, nested.get(j.number or 0)))
+        for j, c in zip(page.jobs, page.cursors, strict=True)
+    ]
     return JobConnection(
         edges=edges,
         page_info=PageInfo(

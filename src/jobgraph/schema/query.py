@@ -5,11 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from jobgraph.errors import Forbidden
-from jobgraph.resolvers import jobs, plugins, queue_stats, series, users
+from jobgraph.resolvers import jobs, loaders, plugins, queue_stats, series, users
 from jobgraph.resolvers.viewer import Privilege as P
 from jobgraph.rest.common import call
 from jobgraph.schema.connection import job_connection
 from jobgraph.schema.inputs import JobFilter, JobOrder
+from jobgraph.schema.selection import wanted_nested
 from jobgraph.schema.types import (
     ApiToken,
     Job,
@@ -35,7 +36,11 @@ class Query:
     async def job(self, info: strawberry.Info, job_id: strawberry.ID) -> Job | None:
         ctx = info.context
         row = await call(jobs.get_job, ctx.rt, await ctx.viewer(), str(job_id))
-        return Job.of(row) if row else None
+        if row is None:
+            return None
+        wants = wanted_nested(info)
+        nested = await call(loaders.prefetch, ctx.rt, [row], wants) if wants else {}
+        return Job.of(row, nested.get(row.number or 0))
 
     @strawberry.field(description="Jobs you may see (all of them with manageJobs), a page at a time.")
     async def jobs(

@@ -3,15 +3,17 @@ through the request's DataLoaders, so a page costs a fixed number of statements.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from jobgraph.db import models
 from jobgraph.resolvers import job_list, jobs
+from jobgraph.resolvers.loaders import Nested
 from jobgraph.rest.common import call
 
 if TYPE_CHECKING:
@@ -50,6 +52,20 @@ def _ctx(info: strawberry.Info) -> Context:
     return info.context  # type: ignore[no-any-return]
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _later(loading: Awaitable[R], convert: Callable[[R], T]) -> T:
+    """Load through a DataLoader when nothing was prefetched. The resolvers stay synchronous so
+    that prefetched values cost no task; graphql-core awaits what a resolver returns."""
+
+    async def load() -> T:
+        return convert(await loading)
+
+    return cast(T, load())
+
+
 @strawberry.type(description="A registered imaging series.")
 class Series:
     series_uid: str
@@ -86,11 +102,20 @@ class PartialVolumeDescriptor:
 class JobSeries:
     series_uid: str
     partial_volume_descriptor: PartialVolumeDescriptor | None
+    prefetched: strawberry.Private[tuple[models.Series | None] | None] = None
+
+    @classmethod
+    def of(cls, row: models.JobSeries, prefetched: tuple[models.Series | None] | None = None) -> JobSeries:
+        volume = None
+        if row.start is not None and row.end is not None and row.delta is not None:
+            volume = PartialVolumeDescriptor(start=row.start, end=row.end, delta=row.delta)
+        return cls(series_uid=row.series_uid, partial_volume_descriptor=volume, prefetched=prefetched)
 
     @strawberry.field
-    async def series(self, info: strawberry.Info) -> Series | None:
-        row = await _ctx(info).loaders.series.load(self.series_uid)
-        return Series.of(row) if row else None
+    def series(self, info: strawberry.Info) -> Series | None:
+        if self.prefetched is not None:
+            return Series.of(self.prefetched[0]) if self.prefetched[0] else None
+        return _later(_ctx(info).loaders.series.load(self.series_uid), lambda r: Series.of(r) if r else None)
 
 
 @strawberry.type(description="A plugin that jobs run.")
@@ -195,10 +220,12 @@ class Feedback:
     created_at: datetime
     user_id: strawberry.Private[int]
     job_number: strawberry.Private[int]
+    prefetched_user: strawberry.Private[tuple[models.User | None] | None] = None
 
     @classmethod
-    def of(cls, row: models.Feedback) -> Feedback:
+    def of(cls, row: models.Feedback, user: tuple[models.User | None] | None = None) -> Feedback:
         return cls(
+            prefetched_user=user,
             feedback_id=strawberry.ID(row.id),
             is_consensual=row.is_consensual,
             data=row.data,
@@ -209,9 +236,10 @@ class Feedback:
         )
 
     @strawberry.field
-    async def user(self, info: strawberry.Info) -> User | None:
-        row = await _ctx(info).loaders.user.load(self.user_id)
-        return User.of(row) if row else None
+    def user(self, info: strawberry.Info) -> User | None:
+        if self.prefetched_user is not None:
+            return User.of(self.prefetched_user[0]) if self.prefetched_user[0] else None
+        return _later(_ctx(info).loaders.user.load(self.user_id), lambda r: User.of(r) if r else None)
 
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
@@ -274,10 +302,12 @@ class Job:
     finished_at: datetime | None
     plugin_id: strawberry.ID
     row: strawberry.Private[models.Job]
+    nested: strawberry.Private[Nested | None] = None  # prefetched with its page, when asked for
 
     @classmethod
-    def of(cls, row: models.Job) -> Job:
+    def of(cls, row: models.Job, nested: Nested | None = None) -> Job:
         return cls(
+            nested=nested,
             job_id=strawberry.ID(row.job_id),
             number=row.number or 0,
             status=JobStatus(row.status),
@@ -311,39 +341,41 @@ class Job:
         return float(value) if isinstance(value, int | float) else None
 
     @strawberry.field
-    async def plugin(self, info: strawberry.Info) -> Plugin | None:
-        row = await _ctx(info).loaders.plugin.load(self.row.plugin_id)
-        return Plugin.of(row) if row else None
+    def plugin(self, info: strawberry.Info) -> Plugin | None:
+        if self.nested is not None:
+            return Plugin.of(self.nested.plugin) if self.nested.plugin else None
+        return _later(_ctx(info).loaders.plugin.load(self.row.plugin_id), lambda r: Plugin.of(r) if r else None)
 
     @strawberry.field(description="Who created the job.")
-    async def user(self, info: strawberry.Info) -> User | None:
-        row = await _ctx(info).loaders.user.load(self.row.user_id)
-        return User.of(row) if row else None
+    def user(self, info: strawberry.Info) -> User | None:
+        if self.nested is not None:
+            return User.of(self.nested.user) if self.nested.user else None
+        return _later(_ctx(info).loaders.user.load(self.row.user_id), lambda r: User.of(r) if r else None)
 
     @strawberry.field
-    async def series(self, info: strawberry.Info) -> list[JobSeries]:
-        rows = await _ctx(info).loaders.job_series.load(self.number)
-        return [
-            JobSeries(
-                series_uid=r.series_uid,
-                partial_volume_descriptor=None
-                if r.start is None
-                else PartialVolumeDescriptor(start=r.start, end=r.end, delta=r.delta),
-            )
-            for r in rows
-        ]
+    def series(self, info: strawberry.Info) -> list[JobSeries]:
+        if self.nested is not None:
+            return [JobSeries.of(r, (series,)) for r, series in self.nested.series]
+        return _later(_ctx(info).loaders.job_series.load(self.number), lambda rows: [JobSeries.of(r) for r in rows])
 
     @strawberry.field
-    async def feedbacks(self, info: strawberry.Info) -> list[Feedback]:
-        return [Feedback.of(r) for r in await _ctx(info).loaders.feedback.load(self.number)]
+    def feedbacks(self, info: strawberry.Info) -> list[Feedback]:
+        if self.nested is not None:
+            return [Feedback.of(f, (user,)) for f, user in self.nested.feedback]
+        return _later(_ctx(info).loaders.feedback.load(self.number), lambda rows: [Feedback.of(r) for r in rows])
 
     @strawberry.field
-    async def messages(self, info: strawberry.Info) -> list[Message]:
-        return [Message.of(r) for r in await _ctx(info).loaders.messages.load(self.number)]
+    def messages(self, info: strawberry.Info) -> list[Message]:
+        if self.nested is not None:
+            return [Message.of(r) for r in self.nested.messages]
+        return _later(_ctx(info).loaders.messages.load(self.number), lambda rows: [Message.of(r) for r in rows])
 
     @strawberry.field
-    async def outputs(self, info: strawberry.Info) -> list[Output]:
-        return [Output.of(r, str(self.job_id)) for r in await _ctx(info).loaders.outputs.load(self.number)]
+    def outputs(self, info: strawberry.Info) -> list[Output]:
+        job_id = str(self.job_id)
+        if self.nested is not None:
+            return [Output.of(r, job_id) for r in self.nested.outputs]
+        return _later(_ctx(info).loaders.outputs.load(self.number), lambda rows: [Output.of(r, job_id) for r in rows])
 
     @strawberry.field(description="Jobs this one waits for.")
     async def parents(self, info: strawberry.Info) -> list[Job]:
