@@ -7,11 +7,15 @@ what it ran in Redis (INCR) and, for latency, how long after its enqueue it star
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 
 import dramatiq
 import redis
@@ -39,6 +43,33 @@ def declare(broker: RedisBroker, namespace: str) -> dramatiq.Actor:  # type: ign
     return dramatiq.Actor(
         noop, broker=broker, actor_name="noop", queue_name="default", priority=0, options={"max_retries": 0}
     )
+
+
+@contextlib.contextmanager
+def raw_workers(threads: int, processes: int = 2) -> Iterator[tuple[str, redis.Redis, dramatiq.Actor]]:  # type: ignore[type-arg]
+    """`processes` plain Dramatiq workers (this file) on a throw-away namespace; yields the
+    namespace, a Redis client and the no-op actor to send to. Kills them and their keys after."""
+    namespace = f"benchraw{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(REDIS_URL)
+    procs = [
+        subprocess.Popen([sys.executable, __file__, namespace, str(threads)], start_new_session=True)
+        for _ in range(processes)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while int(client.get(f"{namespace}:ready") or 0) < processes:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Dramatiq workers did not start")
+            time.sleep(0.05)
+        yield namespace, client, declare(make_broker(namespace), namespace)
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        keys = list(client.scan_iter(f"{namespace}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 def main() -> None:

@@ -13,48 +13,23 @@ processes; latency = the actor's start - the send time.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cluster import REDIS_URL, Cluster, gql, median, percentile, row, wait_until
-from _raw_dramatiq import declare, make_broker
+from _cluster import Cluster, gql, median, percentile, row, wait_until
+from _raw_dramatiq import raw_workers
 
 
 def raw_dramatiq(samples: int, threads: int) -> list[float]:
-    namespace = f"benchraw{uuid.uuid4().hex[:8]}"
-    client = redis.Redis.from_url(REDIS_URL)
-    here = Path(__file__).resolve().parent
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(here / "_raw_dramatiq.py"), namespace, str(threads)], start_new_session=True
-        )
-        for _ in range(2)
-    ]
-    try:
-        wait_until(lambda: int(client.get(f"{namespace}:ready") or 0) == 2, 60, "the Dramatiq workers")
-        actor = declare(make_broker(namespace), namespace)
+    with raw_workers(threads) as (namespace, client, actor):
         time.sleep(0.5)  # idle: the consumers back off to their longest poll
         for n in range(1, samples + 1):
             actor.send(time.time() * 1000)
             wait_until(lambda n=n: int(client.get(f"{namespace}:done") or 0) >= n, 30, "the message", poll=0.001)
             time.sleep(0.2)  # idle again
         return [float(x) for x in client.lrange(f"{namespace}:latency", 0, -1)]
-    finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        keys = list(client.scan_iter(f"{namespace}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 def jobgraph(samples: int, threads: int) -> list[float]:

@@ -13,48 +13,22 @@ first enqueue to the last message's run.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cluster import REDIS_URL, Cluster, gql, row, wait_until
-from _raw_dramatiq import declare, make_broker
+from _cluster import Cluster, gql, row, wait_until
+from _raw_dramatiq import raw_workers
 
 
 def raw_dramatiq(messages: int, threads: int) -> float:
-    namespace = f"benchraw{uuid.uuid4().hex[:8]}"
-    client = redis.Redis.from_url(REDIS_URL)
-    here = Path(__file__).resolve().parent
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(here / "_raw_dramatiq.py"), namespace, str(threads)], start_new_session=True
-        )
-        for _ in range(2)
-    ]
-    try:
-        wait_until(lambda: int(client.get(f"{namespace}:ready") or 0) == 2, 60, "the Dramatiq workers")
-        broker = make_broker(namespace)
-        actor = declare(broker, namespace)
+    with raw_workers(threads) as (namespace, client, actor):
         started = time.perf_counter()
         for _ in range(messages):
             actor.send(time.time() * 1000)
         wait_until(lambda: int(client.get(f"{namespace}:done") or 0) >= messages, 300, "Dramatiq to run every message")
         return messages / (time.perf_counter() - started)
-    finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        keys = list(client.scan_iter(f"{namespace}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 def jobgraph(jobs: int, threads: int) -> tuple[float, float]:

@@ -27,6 +27,7 @@ from jobgraph.resolvers import job_list, jobs, loaders, plugins, users
 from jobgraph.resolvers.jobs import JobSpec
 from jobgraph.resolvers.viewer import Privilege, Viewer
 from jobgraph.rest.common import call, int_param, json_body, runtime, viewer_from_bearer
+from jobgraph.rest.openapi import error_response
 from jobgraph.runtime import Runtime
 
 # ---------------------------------------------------------------- the mapping table
@@ -414,10 +415,7 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AlteryxError"}}},
-    }
+    return error_response(description, "AlteryxError")
 
 
 def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from jobgraph.errors import BadInput
 from jobgraph.resolvers import job_list, loaders
 from jobgraph.resolvers.viewer import Privilege, Viewer
 from jobgraph.rest.common import call, int_param, runtime, viewer_from_bearer
+from jobgraph.rest.openapi import error_response
 from jobgraph.runtime import Runtime
 
 PATH = "/api/admin/plugin-job-queue"
@@ -142,10 +143,7 @@ _NULLABLE_DATE = {"type": ["string", "null"], "format": "date-time", "examples":
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CircusError"}}},
-    }
+    return error_response(description, "CircusError")
 
 
 OPENAPI: dict[str, Any] = {

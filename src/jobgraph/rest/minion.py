@@ -25,6 +25,7 @@ from jobgraph.resolvers import jobs, loaders, plugins
 from jobgraph.resolvers.jobs import MAX_PRIORITY, JobSpec
 from jobgraph.resolvers.viewer import Privilege, Viewer
 from jobgraph.rest.common import call, parse_json, runtime, viewer_from_bearer
+from jobgraph.rest.openapi import error_response
 from jobgraph.runtime import Runtime
 
 # The one mapping table of this system: jobgraph status -> Minion state.
@@ -227,10 +228,7 @@ _ID_PARAM = {
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MinionError"}}},
-    }
+    return error_response(description, "MinionError")
 
 
 OPENAPI: dict[str, Any] = {

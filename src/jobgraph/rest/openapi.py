@@ -21,6 +21,15 @@ from starlette.routing import BaseRoute, Route
 
 from jobgraph import __version__
 
+
+def error_response(description: str, schema: str) -> dict[str, Any]:
+    """An error response of a REST system's OPENAPI: JSON shaped by that system's `schema`."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
 PATH = "/openapi.json"
 COMPONENT_KINDS = ("schemas", "securitySchemes", "parameters", "responses", "headers", "requestBodies")
 
