@@ -21,9 +21,12 @@ STAMP = VENV / ".installed"
 
 def ensure_env(extras: str) -> None:
     """Install (or refresh, when pyproject.toml changed) the package into .venv."""
-    want = f"{extras}:{(ROOT / 'pyproject.toml').stat().st_mtime_ns}"
+    stamp = str((ROOT / "pyproject.toml").stat().st_mtime_ns)
+    want = f"{extras}:{stamp}"
     have = STAMP.read_text() if STAMP.exists() else ""
-    if want in have.split("\n"):
+    installed = have.split("\n")
+    # The test extras include everything `serve` needs: either install satisfies the plain one.
+    if want in installed or (not extras and any(line.endswith(f":{stamp}") for line in installed)):
         return
     if not (BIN / "python").exists():
         print("run.py: creating .venv", file=sys.stderr)
