@@ -623,13 +623,6 @@ OPENAPI: dict[str, Any] = {
         },
     },
     "components": {
-        "securitySchemes": {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An API token, or an access token from POST /webapi/oauth2/token.",
-            }
-        },
         "schemas": {
             "AlteryxError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
             "AlteryxOAuthError": {

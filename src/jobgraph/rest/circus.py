@@ -202,13 +202,6 @@ OPENAPI: dict[str, Any] = {
         }
     },
     "components": {
-        "securitySchemes": {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An API token: `Authorization: Bearer <token>`.",
-            }
-        },
         "schemas": {
             "CircusError": {
                 "type": "object",

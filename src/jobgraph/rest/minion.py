@@ -311,13 +311,6 @@ OPENAPI: dict[str, Any] = {
         },
     },
     "components": {
-        "securitySchemes": {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An API token: `Authorization: Bearer <token>`.",
-            }
-        },
         "schemas": {
             "MinionError": {
                 "type": "object",

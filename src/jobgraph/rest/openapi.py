@@ -96,7 +96,18 @@ OWN: dict[str, Any] = {
             }
         },
     },
-    "components": {"schemas": {"Health": _HEALTH_SCHEMA}},
+    "components": {
+        "schemas": {"Health": _HEALTH_SCHEMA},
+        # The one Bearer scheme that CIRCUS, Minion and Alteryx routes name as `bearer`.
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token: `Authorization: Bearer <token>`; on the Alteryx routes also an "
+                "access token from POST /webapi/oauth2/token.",
+            }
+        },
+    },
 }
 
 
