@@ -172,8 +172,7 @@ def document() -> dict[str, Any]:
     """The whole document, built once: every system module's OPENAPI, then this module's own."""
     from jobgraph.rest import registry
 
-    parts = [(module.__name__, module.OPENAPI) for module in registry.modules()]
-    return merge([*parts, (__name__, OWN)])
+    return merge([*registry.openapi_parts(), (__name__, OWN)])
 
 
 async def openapi_json(request: Request) -> JSONResponse:
