@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class JobEvent:
-    kind: str  # created | updated | message | progress | deleted
+    kind: str  # created | updated | message | progress | deleted | resync (see resync_event)
     job_id: str
     number: int
     status: str
@@ -34,6 +34,15 @@ class JobEvent:
     @classmethod
     def from_json(cls, raw: str | bytes) -> JobEvent:
         return cls(**json.loads(raw))
+
+
+RESYNC = "resync"
+
+
+def resync_event() -> JobEvent:
+    """Told to this process's subscribers when the bus reconnects after an outage: events may
+    have been missed meanwhile, so whoever follows a job should read it again."""
+    return JobEvent(kind=RESYNC, job_id="", number=0, status="", queue="", plugin_id="", user_id=0)
 
 
 class EventBus(Protocol):

@@ -34,7 +34,7 @@ from typing import Any
 
 import redis
 
-from jobgraph.events import JobEvent, LocalFanout, Subscription
+from jobgraph.events import JobEvent, LocalFanout, Subscription, resync_event
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class RedisBus:
         self.retry_seconds = retry_seconds  # how long an unsent batch is retried before it is dropped
         self.dropped = 0  # events not sent to Redis (outbox full or Redis away too long)
         self.connected = threading.Event()  # the subscription is active
+        self._subscribed_before = False  # a later subscription is a reconnect: tell subscribers
         self._fanout = LocalFanout()
         self.client_name = f"{namespace}:events:{self.origin[:12]}"  # CLIENT LIST shows whose connection
         self._client = redis.Redis.from_url(
@@ -172,9 +173,13 @@ class RedisBus:
                         self._receive(message)
                 if not confirmed:
                     raise redis.ConnectionError("no subscription confirmation")
-                if delay > 0.05:
+                again = self._subscribed_before
+                self._subscribed_before = True
+                if again:
                     log.info("event bus: subscribed to %s again", self.channel)
                 self.connected.set()
+                if again:
+                    self._deliver(resync_event())
                 delay = 0.05
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)

@@ -72,3 +72,29 @@ def test_a_subscription_needs_a_token(api: Api) -> None:
 def test_graphiql_passes_the_token_to_its_websocket(api: Api) -> None:
     page = api.client.get("/graphql", headers={"Accept": "text/html"}).text
     assert "wsConnectionParams: () => wsHeaders" in page
+
+
+def test_job_updated_reads_again_after_the_bus_reconnects(api: Api) -> None:
+    """A change whose event was lost (another process, Redis away) arrives once the bus is back."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from jobgraph.events import resync_event
+
+    job = api.create_job("jobgraph.noop", runAt="2999-01-01T00:00:00Z")
+    query = "subscription($id: ID!) { jobUpdated(jobId: $id) { priority } }"
+    with api.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        subscribe(ws, query, {"id": job["jobId"]})
+        assert ws.receive_json()["payload"]["data"]["jobUpdated"] == {"priority": 0}
+        api.rt.events.publish(resync_event())  # nothing changed: nothing is sent
+        with api.rt.db.engine.begin() as conn:  # changed elsewhere, its event lost
+            conn.execute(
+                text("UPDATE jobs SET priority = 7, updated_at = :now WHERE job_id = :j"),
+                {
+                    "now": datetime.now(UTC).replace(tzinfo=None) if api.rt.db.is_sqlite else datetime.now(UTC),
+                    "j": job["jobId"],
+                },
+            )
+        api.rt.events.publish(resync_event())
+        assert ws.receive_json()["payload"]["data"]["jobUpdated"] == {"priority": 7}

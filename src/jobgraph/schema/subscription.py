@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from jobgraph.errors import NotFound
+from jobgraph.events import RESYNC
 from jobgraph.events import JobEvent as BusEvent
 from jobgraph.resolvers import job_list, jobs
 from jobgraph.resolvers.viewer import Viewer
@@ -56,14 +57,18 @@ class Subscription:
             if row is None:
                 raise NotFound(f"no job {job_id}")
             yield Job.of(row)
+            seen = row.updated_at
             async for event in events:
-                if event.job_id != str(job_id):
+                if event.job_id != str(job_id) and event.kind != RESYNC:
                     continue
                 if event.kind == "deleted":
                     return
                 row = await call(jobs.get_job, ctx.rt, viewer, str(job_id))
                 if row is None:
                     return
+                if event.kind == RESYNC and row.updated_at == seen:
+                    continue  # the bus came back and nothing changed meanwhile
+                seen = row.updated_at
                 ctx.fresh_loaders()
                 yield Job.of(row)
 
@@ -76,7 +81,7 @@ class Subscription:
         job_filter = filter.to_filter() if filter else None
         with ctx.rt.events.subscribe() as events:
             async for event in events:
-                if not _matches_cheaply(event, viewer, job_filter):
+                if event.kind == RESYNC or not _matches_cheaply(event, viewer, job_filter):
                     continue
                 row = None
                 if event.kind != "deleted":
