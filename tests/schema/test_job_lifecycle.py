@@ -173,11 +173,11 @@ def test_priority_and_notes_can_be_updated_while_queued(any_api: Api) -> None:
     assert data["updateJob"] == {"priority": 5, "notes": {"a": 1, "c": "x"}}
 
 
-def test_dispatch_order_is_priority_then_age(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_dispatch_order_is_priority_then_age(tmp_path, database_url) -> None:  # type: ignore[no-untyped-def]
     """With the single worker thread held, queued jobs start highest priority first, then oldest."""
     from tests.support import make_settings
 
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'order.db'}", worker_threads=1)
+    settings = make_settings(tmp_path, database_url, worker_threads=1)
     with Api.start(settings) as api:
         blocker = api.create_job("jobgraph.slow", {"seconds": 30, "steps": 300})
         api.wait_for(blocker["jobId"], {"running"})
