@@ -55,20 +55,17 @@ class Database:
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """A session that commits on success and rolls back on error.
 
-        Reads (the default) run without a transaction, each statement on its own snapshot: no
-        BEGIN and COMMIT round trips for the many small reads of a GraphQL request. Writes are
-        one transaction; on SQLite `write=True` takes the write lock at BEGIN (BEGIN IMMEDIATE):
-        a deferred transaction that reads and then writes can fail at once with SQLITE_BUSY.
+        On SQLite, reads (the default) run without a transaction, each statement on its own
+        snapshot; `write=True` takes the write lock at BEGIN (BEGIN IMMEDIATE): a deferred
+        transaction that reads and then writes can fail at once with SQLITE_BUSY under WAL.
         """
         conn = self.engine.connect()
         if write and self.is_sqlite:
             conn = conn.execution_options(sqlite_immediate=True)
-        elif not write:
-            conn = (
-                conn.execution_options(sqlite_read=True)
-                if self.is_sqlite
-                else conn.execution_options(isolation_level="AUTOCOMMIT")
-            )
+        elif self.is_sqlite:
+            # Reads skip BEGIN/COMMIT on SQLite. (On PostgreSQL, switching a pooled connection to
+            # autocommit and back cost more than the round trips it saves: bench/throughput.py.)
+            conn = conn.execution_options(sqlite_read=True)
         try:
             with Session(bind=conn, expire_on_commit=False) as session:
                 try:

@@ -225,19 +225,19 @@ def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
         return []
     if len(specs) > MAX_BATCH:
         raise BadInput(f"at most {MAX_BATCH} jobs in one batch")
-    created: list[Job] = []
     with rt.db.session(write=True) as s:
-        for index, spec in enumerate(specs):
-            job, series_rows, parents = _check_spec(s, viewer, spec, index if len(specs) > 1 else None)
-            s.add(job)
-            s.flush()
+        checked = [_check_spec(s, viewer, spec, index if len(specs) > 1 else None) for index, spec in enumerate(specs)]
+        created = [job for job, _, _ in checked]
+        # One flush for every job: SQLAlchemy batches it as INSERT ... RETURNING, which hands back the
+        # numbers the series rows and dependencies need (one round trip, not one per job).
+        s.add_all(created)
+        s.flush()
+        for job, series_rows, parents in checked:
             assert job.number is not None
             for row in series_rows:
                 row.job_number = job.number
-                s.add(row)
-            for parent in parents:
-                s.add(JobDependency(child_number=job.number, parent_number=parent))
-            created.append(job)
+            s.add_all(series_rows)
+            s.add_all(JobDependency(child_number=job.number, parent_number=parent) for parent in parents)
     for job in created:
         rt.events.publish(event_for("created", job))
         wake_for(rt, job)
