@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -118,17 +118,19 @@ def outputs(rt: Runtime, numbers: Sequence[int]) -> list[list[Output]]:
         return _outputs(s, numbers)
 
 
-def _parents(s: Session, numbers: Sequence[int]) -> list[list[Job]]:
+def _linked(s: Session, numbers: Sequence[int], by: Any, other: Any) -> list[list[Job]]:
+    """For each job number (matched on the dependency column `by`), the jobs at `other`."""
     rows = s.execute(
-        select(JobDependency.child_number, Job)
-        .join(Job, Job.number == JobDependency.parent_number)  # type: ignore[arg-type]
-        .where(JobDependency.child_number.in_(set(numbers)))  # type: ignore[attr-defined]
-        .order_by(Job.number)
+        select(by, Job).join(Job, Job.number == other).where(by.in_(set(numbers))).order_by(Job.number)
     ).all()
     grouped: dict[int, list[Job]] = defaultdict(list)
-    for child, job in rows:
-        grouped[child].append(job)
+    for number, job in rows:
+        grouped[number].append(job)
     return [grouped.get(n, []) for n in numbers]
+
+
+def _parents(s: Session, numbers: Sequence[int]) -> list[list[Job]]:
+    return _linked(s, numbers, JobDependency.child_number, JobDependency.parent_number)
 
 
 def parents(rt: Runtime, numbers: Sequence[int]) -> list[list[Job]]:
@@ -137,16 +139,7 @@ def parents(rt: Runtime, numbers: Sequence[int]) -> list[list[Job]]:
 
 
 def _children(s: Session, numbers: Sequence[int]) -> list[list[Job]]:
-    rows = s.execute(
-        select(JobDependency.parent_number, Job)
-        .join(Job, Job.number == JobDependency.child_number)  # type: ignore[arg-type]
-        .where(JobDependency.parent_number.in_(set(numbers)))  # type: ignore[attr-defined]
-        .order_by(Job.number)
-    ).all()
-    grouped: dict[int, list[Job]] = defaultdict(list)
-    for parent, job in rows:
-        grouped[parent].append(job)
-    return [grouped.get(n, []) for n in numbers]
+    return _linked(s, numbers, JobDependency.parent_number, JobDependency.child_number)
 
 
 def children(rt: Runtime, numbers: Sequence[int]) -> list[list[Job]]:
