@@ -167,13 +167,6 @@ def add_message(rt: Runtime, attempt: Attempt, text: str, status: int = INFO, to
     rt.events.publish(event_for("message", attempt.job))
 
 
-def add_messages(rt: Runtime, job: Job, lines: list[tuple[int, str]]) -> None:
-    """Messages about a job from outside an attempt (retries, recovery, expiry)."""
-    with rt.db.session(write=True) as s:
-        for status, text in lines:
-            s.add(Message(job_number=job.number, status=status, text=text))
-
-
 def set_progress(rt: Runtime, attempt: Attempt, fraction: float, note: str | None = None) -> bool:
     """Store notes.progress; False when the attempt is no longer ours."""
     fraction = min(1.0, max(0.0, float(fraction)))
@@ -201,12 +194,6 @@ def cancel_requested(rt: Runtime, worker_id: int) -> list[int]:
             )  # type: ignore[attr-defined]
         )
         return [n for n in rows if n is not None]
-
-
-def is_cancel_requested(rt: Runtime, attempt: Attempt) -> bool:
-    with rt.db.session() as s:
-        value = s.scalars(select(Job.cancel_requested).where(Job.number == attempt.number)).first()
-    return bool(value)
 
 
 def _collect_outputs(rt: Runtime, attempt: Attempt, output_dir: Path | None) -> list[Output]:

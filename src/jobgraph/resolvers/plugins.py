@@ -129,13 +129,6 @@ def get_plugin(rt: Runtime, viewer: Viewer, plugin_id: str) -> Plugin | None:
         return s.get(Plugin, plugin_id)
 
 
-def require_plugin(rt: Runtime, viewer: Viewer, plugin_id: str) -> Plugin:
-    plugin = get_plugin(rt, viewer, plugin_id)
-    if plugin is None:
-        raise NotFound(f"no plugin {plugin_id!r}")
-    return plugin
-
-
 def find_plugin_by_name(rt: Runtime, viewer: Viewer, name: str) -> Plugin | None:
     """By pluginId first, else by name (Minion's `task`, Ion's `plugin`): the newest such."""
     with rt.db.session() as s:

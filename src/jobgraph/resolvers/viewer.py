@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jobgraph.errors import Forbidden, Unauthenticated
+from jobgraph.errors import Forbidden
 
 
 class Privilege(StrEnum):
@@ -40,9 +40,3 @@ class Viewer:
 
     def may_see_job_of(self, owner_id: int) -> bool:
         return owner_id == self.user_id or self.sees_all_jobs
-
-
-def require_viewer(viewer: Viewer | None) -> Viewer:
-    if viewer is None:
-        raise Unauthenticated()
-    return viewer
