@@ -42,3 +42,16 @@ def test_registering_again_updates_the_plugin(api: Api) -> None:
     second = api.gql(mutation, {"v": "2"})["registerPlugin"]
     assert second["version"] == "2" and second["createdAt"] == first["createdAt"]
     assert second["updatedAt"] >= first["updatedAt"]
+
+
+def test_a_jobs_worker_is_the_same_as_in_the_workers_list(api: Api) -> None:
+    job = api.create_job("jobgraph.slow", {"seconds": 30, "steps": 300})
+    api.wait_for(job["jobId"], {"running"})
+    data = api.gql(
+        "query($id: ID!) { job(jobId: $id) { runBy { id alive jobsRunning } } workers { id alive jobsRunning } }",
+        {"id": job["jobId"]},
+    )
+    assert data["job"]["runBy"] == {"id": data["workers"][0]["id"], "alive": True, "jobsRunning": 1}
+    assert data["workers"] == [data["job"]["runBy"]]
+    api.gql("mutation($id: ID!) { cancelJob(jobId: $id) { status } }", {"id": job["jobId"]})
+    api.wait_for(job["jobId"])

@@ -24,7 +24,6 @@ from jobgraph.db.models import (
     Plugin,
     Series,
     User,
-    Worker,
 )
 from jobgraph.runtime import Runtime
 
@@ -56,16 +55,6 @@ def _users(s: Session, ids: Sequence[int]) -> list[User | None]:
 def users(rt: Runtime, ids: Sequence[int]) -> list[User | None]:
     with rt.db.session() as s:
         return _users(s, ids)
-
-
-def _workers(s: Session, ids: Sequence[int]) -> list[Worker | None]:
-    found = {w.id: w for w in s.scalars(select(Worker).where(Worker.id.in_(set(ids))))}  # type: ignore[union-attr]
-    return [found.get(i) for i in ids]
-
-
-def workers(rt: Runtime, ids: Sequence[int]) -> list[Worker | None]:
-    with rt.db.session() as s:
-        return _workers(s, ids)
 
 
 def _series_by_uid(s: Session, uids: Sequence[str]) -> list[Series | None]:

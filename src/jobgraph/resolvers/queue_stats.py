@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -30,17 +32,24 @@ class QueueStats:
     workers: list[WorkerState]
 
 
-def list_workers(rt: Runtime, viewer: Viewer) -> list[WorkerState]:
+def _states(rt: Runtime, where: Any) -> list[WorkerState]:
+    """Workers with what is derived from them: alive (not stopped, heard from lately) and the
+    number of jobs they run now. The `workers` query and a job's `runBy` both read them here."""
     now = utcnow()
     dead_after = timedelta(seconds=rt.settings.worker_dead_after_seconds)
     with rt.db.session() as s:
-        rows = list(
-            s.scalars(
-                select(Worker).where(Worker.last_seen_at >= now - RECENT_WORKERS).order_by(Worker.id)  # type: ignore[arg-type,union-attr]
+        rows = list(s.scalars(select(Worker).where(where).order_by(Worker.id)))  # type: ignore[arg-type]
+        ids = [w.id for w in rows]
+        running = (
+            dict(
+                s.execute(
+                    select(Job.worker_id, func.count())
+                    .where(Job.status == "running", Job.worker_id.in_(ids))
+                    .group_by(Job.worker_id)
+                ).all()
             )
-        )
-        running = dict(
-            s.execute(select(Job.worker_id, func.count()).where(Job.status == "running").group_by(Job.worker_id)).all()
+            if ids
+            else {}
         )
     return [
         WorkerState(
@@ -50,6 +59,17 @@ def list_workers(rt: Runtime, viewer: Viewer) -> list[WorkerState]:
         )
         for w in rows
     ]
+
+
+def list_workers(rt: Runtime, viewer: Viewer) -> list[WorkerState]:
+    """Workers seen in the last day."""
+    return _states(rt, Worker.last_seen_at >= utcnow() - RECENT_WORKERS)
+
+
+def worker_states(rt: Runtime, ids: Sequence[int]) -> list[WorkerState | None]:
+    """By id, in the order asked (a DataLoader's batch)."""
+    found = {state.worker.id: state for state in _states(rt, Worker.id.in_(set(ids)))}
+    return [found.get(i) for i in ids]
 
 
 def queue_stats(rt: Runtime, viewer: Viewer) -> QueueStats:

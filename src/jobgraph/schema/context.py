@@ -9,7 +9,7 @@ from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
 from jobgraph.errors import Unauthenticated
-from jobgraph.resolvers import loaders, users
+from jobgraph.resolvers import loaders, queue_stats, users
 from jobgraph.resolvers.viewer import Viewer
 from jobgraph.rest.common import bearer_token, call
 from jobgraph.runtime import Runtime
@@ -33,7 +33,7 @@ class Loaders:
     def __init__(self, rt: Runtime) -> None:
         self.plugin = DataLoader(_batched(rt, loaders.plugins))
         self.user = DataLoader(_batched(rt, loaders.users))
-        self.worker = DataLoader(_batched(rt, loaders.workers))
+        self.worker = DataLoader(_batched(rt, queue_stats.worker_states))
         self.series = DataLoader(_batched(rt, loaders.series_by_uid))
         self.job_series = DataLoader(_batched(rt, loaders.job_series))
         self.feedback = DataLoader(_batched(rt, loaders.feedback))

@@ -393,8 +393,8 @@ class Job:
     async def run_by(self, info: strawberry.Info) -> Worker | None:
         if self.worker is None:
             return None
-        row = await _ctx(info).loaders.worker.load(self.worker)
-        return Worker.of(row, alive=row.stopped_at is None, jobs_running=0) if row else None
+        state = await _ctx(info).loaders.worker.load(self.worker)
+        return Worker.of(state.worker, state.alive, state.jobs_running) if state else None
 
 
 @strawberry.type
