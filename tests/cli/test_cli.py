@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,10 +48,9 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def server(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`jobgraph serve` on a free port; yields the environment for job commands."""
-    port = free_port()
+def start_serve(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], str]:
+    """`jobgraph serve`, waited for until it says it is up (not a fixed time); returns the process
+    and what it printed until then. Its later output is drained, so a full pipe never blocks it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "jobgraph", "serve", "--port", str(port)],
         env=env,
@@ -59,52 +59,53 @@ def server(env: dict[str, str]) -> Iterator[dict[str, str]]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Application startup complete" in line:
+            break
+    else:
+        pytest.fail("the server ended before it started:\n" + "".join(lines))
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    return process, "".join(lines)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`jobgraph serve` on a free port; yields the environment for job commands."""
+    port = free_port()
+    process, _ = start_serve(env, port)
     try:
-        assert process.stdout is not None
-        for line in process.stdout:  # wait for the server to say it is up, not a fixed time
-            if "Application startup complete" in line:
-                break
-        else:
-            pytest.fail("the server ended before it started")
-        yield {**env, "JOBGRAPH_URL": url, "JOBGRAPH_TOKEN": TOKEN}
+        yield {**env, "JOBGRAPH_URL": f"http://127.0.0.1:{port}", "JOBGRAPH_TOKEN": TOKEN}
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process)
 
 
-def test_serve_announces_the_first_admin_token_once(env: dict[str, str], tmp_path: Path) -> None:
+def test_serve_announces_the_first_admin_token_once(env: dict[str, str]) -> None:
     env = {k: v for k, v in env.items() if k != "JOBGRAPH_ADMIN_TOKEN"}
     port = free_port()
     for round_ in range(2):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jobgraph", "serve", "--port", str(port)],
-            env=env,
-            cwd=env["JOBGRAPH_TEST_CWD"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        lines = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if "Application startup complete" in line:
-                break
-        text = "".join(lines)
-        assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in text
-        if round_ == 0:
-            token = text.split("(shown only now):")[1].split()[0]
-            me = httpx.post(
-                f"http://127.0.0.1:{port}/graphql",
-                json={"query": "{ me { email } }"},
-                headers={"Authorization": f"Bearer {token}"},
-            ).json()
-            assert me == {"data": {"me": {"email": "admin@example.com"}}}
-        else:
-            assert "shown only now" not in text
-        process.terminate()
-        process.wait(timeout=30)
+        process, text = start_serve(env, port)
+        try:
+            assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in text
+            if round_ == 0:
+                token = text.split("(shown only now):")[1].split()[0]
+                me = httpx.post(
+                    f"http://127.0.0.1:{port}/graphql",
+                    json={"query": "{ me { email } }"},
+                    headers={"Authorization": f"Bearer {token}"},
+                ).json()
+                assert me == {"data": {"me": {"email": "admin@example.com"}}}
+            else:
+                assert "shown only now" not in text
+        finally:
+            stop(process)
 
 
 def test_users_tokens_and_plugins_from_the_command_line(env: dict[str, str]) -> None:
