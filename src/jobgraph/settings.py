@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     retry_backoff_base: float = 15.0  # backoff(retries) = retries**4 + base seconds
     retry_backoff_factor: float = 1.0  # scales the retries**4 part (tests use 0)
     cancel_poll_seconds: float = 0.5
-    sweep_seconds: float = 5.0  # how often workers look for work that has no message
-    stale_wake_seconds: float = 10.0  # a due job waiting longer than this gets a new message
+    sweep_seconds: float = 5.0  # how often workers recover lost jobs, expire jobs, settle lost dependencies
+    stale_wake_seconds: float = 5.0  # how often workers claim from their queues unasked (lost wake-ups)
+    complete_interval_seconds: float = 0.02  # finished jobs are recorded in batches this often
     worker_heartbeat_seconds: float = 5.0
     worker_dead_after_seconds: float = 30.0  # a worker silent this long has gone away
     stop_grace_seconds: float = 1.0  # after a cancel, how long a plugin gets before a kill

@@ -254,7 +254,8 @@ def test_interrupted_jobs_are_retried_after_a_restart_and_queued_ones_run(tmp_pa
     from tests.support import make_settings
 
     db = f"sqlite:///{tmp_path / 'restart.db'}"
-    settings = make_settings(tmp_path, db, worker_threads=1, shutdown_grace_seconds=0)
+    # Two slots: the retried 30 s job may take one before the queued job, which needs the other.
+    settings = make_settings(tmp_path, db, worker_threads=2, shutdown_grace_seconds=0)
     with Api.start(settings) as api:
         running = api.create_job("jobgraph.slow", {"seconds": 30, "steps": 300}, attempts=2)
         api.wait_for(running["jobId"], {"running"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from jobgraph.clock import utcnow
@@ -95,8 +95,27 @@ class Worker(SQLModel, table=True):
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     __table_args__ = (
-        # The claim: queued jobs of some queues, priority high first, then oldest.
-        Index("ix_jobs_dispatch", "status", "queue", "priority", "number"),
+        # Scheduled jobs by the time they become due (the upkeep promotes them).
+        Index(
+            "ix_jobs_scheduled",
+            "run_at",
+            postgresql_where=text("status = 'queued' AND hold = 'scheduled'"),
+            sqlite_where=text("status = 'queued' AND hold = 'scheduled'"),
+        ),
+        # Jobs waiting for parents (the sweep re-settles any whose settling was lost).
+        Index(
+            "ix_jobs_waiting_parents",
+            "number",
+            postgresql_where=text("status = 'queued' AND hold = 'parents'"),
+            sqlite_where=text("status = 'queued' AND hold = 'parents'"),
+        ),
+        # Queued jobs that may expire (the upkeep fails them).
+        Index(
+            "ix_jobs_expires",
+            "expires",
+            postgresql_where=text("status = 'queued' AND expires IS NOT NULL"),
+            sqlite_where=text("status = 'queued' AND expires IS NOT NULL"),
+        ),
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_plugin_created", "plugin_id", "created_at"),
         Index("ix_jobs_status_created", "status", "created_at"),
@@ -123,6 +142,9 @@ class Job(SQLModel, table=True):
     # why the last attempt failed: exception | timeout | crash | interrupted | expired | parent
     failure_kind: str | None = Field(default=None, max_length=16)
     cancel_requested: bool = Field(default=False)
+    # Why a queued job may not be claimed yet: "scheduled" (runAt is in the future) or
+    # "parents" (a parent has not ended); None when it is ready. Kept off every other status.
+    hold: str | None = Field(default=None, max_length=16)
     worker_id: int | None = Field(default=None)
     run_level: str = Field(default="default", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -198,3 +220,17 @@ class Feedback(SQLModel, table=True):
 
 JOB_STATUSES = ("queued", "running", "finished", "failed", "cancelled", "invalidated")
 ENDED_STATUSES = frozenset({"finished", "failed", "cancelled", "invalidated"})
+
+
+# The claim: ready jobs of one queue in dispatch order (priority high first, then oldest).
+# Partial, so a claim is a range scan of ready jobs however many others are stored, and
+# scheduled or blocked jobs (hold is set) are not in it at all.
+_jobs = Job.__table__  # type: ignore[attr-defined]
+Index(
+    "ix_jobs_claim",
+    _jobs.c.queue,
+    _jobs.c.priority.desc(),
+    _jobs.c.number,
+    postgresql_where=text("status = 'queued' AND hold IS NULL"),
+    sqlite_where=text("status = 'queued' AND hold IS NULL"),
+)

@@ -1,7 +1,7 @@
 """Job use cases that people call: create, read, cancel, retry, invalidate, update, delete.
 
 Every view (GraphQL, the four REST systems, the CLI) calls these, so each rule is here once.
-State changes that workers make are in `jobgraph.resolvers.execution`.
+State changes that workers make are in `claiming`, `completion` and `reporting`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from jobgraph.db.models import ENDED_STATUSES, Job, JobDependency, JobSeries, Pl
 from jobgraph.errors import BadInput, Conflict, Forbidden, NotFound
 from jobgraph.events import event_for
 from jobgraph.ids import is_public_id
-from jobgraph.resolvers import lifecycle
+from jobgraph.resolvers import dependencies, lifecycle
+from jobgraph.resolvers.dbclock import current_time
+from jobgraph.resolvers.dispatch import wake_for
 from jobgraph.resolvers.plugins import check_queue
 from jobgraph.resolvers.series import check_series_uid
 from jobgraph.resolvers.validation import check_json_value, validate_against
@@ -228,6 +230,9 @@ def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
     with rt.db.session(write=True) as s:
         checked = [_check_spec(s, viewer, spec, index if len(specs) > 1 else None) for index, spec in enumerate(specs)]
         created = [job for job, _, _ in checked]
+        now = current_time(s)
+        for job, _, parents in checked:
+            job.hold = dependencies.hold_for(job.run_at, now, dependencies.parents_block(s, parents, job.lax))
         # One flush for every job: SQLAlchemy batches it as INSERT ... RETURNING, which hands back the
         # numbers the series rows and dependencies need (one round trip, not one per job).
         s.add_all(created)
@@ -238,30 +243,25 @@ def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
                 row.job_number = job.number
             s.add_all(series_rows)
             s.add_all(JobDependency(child_number=job.number, parent_number=parent) for parent in parents)
+        # A strict child of a parent that already failed fails now, naming it.
+        waiting = [job for job in created if job.hold == "parents"]
+        settled = dependencies.settle(s, _ended_parents(s, waiting)) if waiting else dependencies.Settled()
     for job in created:
         rt.events.publish(event_for("created", job))
-        wake_for(rt, job)
+    settled.publish(rt)
+    wake_for(rt, created)
     return created
+
+
+def _ended_parents(s: Session, children: list[Job]) -> list[Job]:
+    numbers = {n for child in children for n in dependencies.parents_of(s, child.number or 0)}
+    if not numbers:
+        return []
+    return [p for p in s.scalars(select(Job).where(Job.number.in_(numbers))) if p.status in ENDED_STATUSES]  # type: ignore[attr-defined]
 
 
 def create_job(rt: Runtime, viewer: Viewer, spec: JobSpec) -> Job:
     return create_jobs(rt, viewer, [spec])[0]
-
-
-def wake_for(rt: Runtime, job: Job) -> None:
-    """Tell the workers of the job's queue there is work, when it is due."""
-    delay_ms: int | None = None
-    if job.run_at is not None:
-        delay = (job.run_at - utcnow()).total_seconds()
-        if delay > 0:
-            # Redis refuses delays of 7 days or more; the workers' sweep finds later ones.
-            delay_ms = int(min(delay, 6 * 24 * 3600) * 1000) + 1
-    try:
-        rt.dispatcher.wake(job.queue, delay_ms)
-    except Exception:  # the job is committed; the workers' sweep will find it
-        import logging
-
-        logging.getLogger(__name__).warning("could not send a wake-up for queue %s", job.queue, exc_info=True)
 
 
 # ---------------------------------------------------------------- changing
@@ -277,17 +277,17 @@ def cancel_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
             lifecycle.move(job, "cancelled", "cancel")
             job.finished_at = now
             job.cancel_requested = True
+            job.hold = None
         elif job.status == "running":
             job.cancel_requested = True
         else:
             raise Conflict(f"cannot cancel job {job.job_id}: it is {job.status}", status=job.status)
         job.updated_at = now
         s.add(job)
+        s.flush()
+        settled = dependencies.settle(s, [job]) if job.status == "cancelled" else dependencies.Settled()
     rt.events.publish(event_for("updated", job))
-    if job.status == "cancelled":
-        from jobgraph.resolvers.execution import settle_children
-
-        settle_children(rt, job)
+    settled.publish(rt)
     return job
 
 
@@ -307,10 +307,12 @@ def retry_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
         job.started_at = None
         job.finished_at = None
         job.cancel_requested = False
+        parents = dependencies.parents_of(s, job.number or 0)
+        job.hold = dependencies.hold_for(None, now, dependencies.parents_block(s, parents, job.lax))
         job.updated_at = now
         s.add(job)
     rt.events.publish(event_for("updated", job))
-    wake_for(rt, job)
+    wake_for(rt, [job])
     return job
 
 

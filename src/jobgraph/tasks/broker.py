@@ -42,10 +42,11 @@ class BrokerDispatcher:
             with self._lock:
                 self.broker.declare_queue(queue)
 
-    def wake(self, queue: str, delay_ms: int | None = None, *, drain: bool = False) -> None:
-        """`drain`: the worker keeps claiming until nothing is due (the sweep's re-sends)."""
+    def wake(self, queue: str, delay_ms: int | None = None) -> None:
+        """A delayed wake-up (a job's runAt) tells the worker to make due scheduled jobs ready."""
         self.declare(queue)
+        args = (queue, True) if delay_ms else (queue,)
         message: dramatiq.Message[None] = dramatiq.Message(
-            queue_name=queue, actor_name=ACTOR_NAME, args=(queue, True) if drain else (queue,), kwargs={}, options={}
+            queue_name=queue, actor_name=ACTOR_NAME, args=args, kwargs={}, options={}
         )
         self.broker.enqueue(message, delay=delay_ms)

@@ -7,77 +7,36 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import TypeVar
-
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from collections.abc import Callable
 
 from jobgraph.clock import utcnow
-from jobgraph.resolvers import execution
-from jobgraph.resolvers.execution import Attempt
+from jobgraph.resolvers import completion, reporting
+from jobgraph.resolvers.attempts import Attempt
 from jobgraph.runtime import Runtime
 from jobgraph.tasks import metrics
+from jobgraph.tasks.completer import Completer
+from jobgraph.tasks.retrying import is_connection_error, retry_while_disconnected
 from jobgraph.tasks.runners import command, docker, python_process, python_thread
 from jobgraph.tasks.runners.base import Control, Outcome
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.25  # seconds between stored progress updates of one job
-T = TypeVar("T")
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """The database went away (a restart, a network cut), as opposed to a bug in a statement."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
-
-
-def retry_while_disconnected(
-    what: str, fn: Callable[[], T], *, give_up: Callable[[], bool] = lambda: False, first_delay: float = 0.05
-) -> T:
-    """Call `fn` until it does not fail for want of a database (it must be safe to repeat)."""
-    delay = first_delay
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            if not is_connection_error(exc) or give_up():
-                raise
-            metrics.DATABASE_ERRORS.labels(what).inc()
-            log.warning("%s: the database is unreachable (%s); retrying in %.2g s", what, type(exc).__name__, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
 
 class Executor:
-    """One per worker process. Thread-safe: each Dramatiq worker thread runs one attempt."""
+    """One per worker process. Thread-safe: each slot thread runs one attempt at a time."""
 
-    def __init__(self, rt: Runtime, worker_id: int, queues: Iterable[str] | None) -> None:
+    def __init__(self, rt: Runtime, worker_id: int, completer: Completer) -> None:
         self.rt = rt
         self.worker_id = worker_id
-        self.queues = None if queues is None else sorted(set(queues))  # None: every queue
+        self.completer = completer
         self._running: dict[int, Control] = {}
-        # Claimed and not yet recorded: the upkeep hands back a job this worker holds in the
-        # database but not here (a claim whose commit reply was lost to a connection failure).
+        # Claimed and not yet handed to the completer: the upkeep hands back a job this worker
+        # holds in the database but not here (a claim whose commit reply was lost, say).
         self._owned: set[int] = set()
         self._lock = threading.Lock()
         self.shutting_down = threading.Event()
-
-    # -- called by the actor, once per wake-up
-    def run_next(self, queue: str) -> bool:
-        """Claim the best due job of the queues served here and run it. False if none was due.
-
-        One claim over every served queue, not the woken queue first: a wake-up only says there
-        may be work, and a miss costs a query (most wake-ups miss once workers drain a backlog).
-        """
-        if self.shutting_down.is_set():
-            return False
-        attempt = execution.claim(self.rt, self.worker_id, self.queues)
-        if attempt is None:
-            return False
-        self.run(attempt)
-        return True
 
     def run(self, attempt: Attempt) -> None:
         with self._lock:
@@ -87,6 +46,11 @@ class Executor:
         finally:
             with self._lock:
                 self._owned.discard(attempt.number)
+
+    def owned(self) -> set[int]:
+        with self._lock:
+            owned = set(self._owned)
+        return owned | self.completer.pending()
 
     def _run(self, attempt: Attempt) -> None:
         plugin_id = attempt.job.plugin_id
@@ -99,6 +63,8 @@ class Executor:
                 self._running[attempt.number] = control
             if attempt.job.cancel_requested:  # as claimed; later cancels reach stop_cancelled()
                 control.stop("cancel")
+            elif self.shutting_down.is_set():
+                control.stop("shutdown")
             outcome = self._run_plugin(attempt, control)
         except Exception as exc:  # a bug of ours must not leave the job running
             log.exception("job %s: the runner failed", attempt.job.job_id)
@@ -109,9 +75,7 @@ class Executor:
             metrics.JOBS_RUNNING.dec()
         if control is not None:
             self._best_effort("progress", control.flush_progress)
-        # The guarded writes are safe to repeat: a database that restarts while the plugin ran
-        # must not leave the job running under a worker that is alive.
-        retry_while_disconnected(f"recording job {attempt.job.job_id}", lambda: self._record(attempt, control, outcome))
+        self._record(attempt, control, outcome)
         started = attempt.job.started_at
         if started is not None:
             metrics.JOB_DURATION.labels(plugin_id, outcome.kind).observe(max(0.0, (utcnow() - started).total_seconds()))
@@ -127,30 +91,38 @@ class Executor:
             metrics.DATABASE_ERRORS.labels(what).inc()
             log.warning("a %s update was lost: the database is unreachable (%s)", what, type(exc).__name__)
 
-    def owned(self) -> set[int]:
-        with self._lock:
-            return set(self._owned)
-
     def _record(self, attempt: Attempt, control: Control | None, outcome: Outcome) -> None:
         rt = self.rt
         if outcome.kind == "finished":
-            execution.finish(rt, attempt, outcome.result, control.output_dir if control else None)
-        elif outcome.kind == "cancelled":
-            execution.mark_cancelled(rt, attempt)
-        elif outcome.kind == "handed_back":
-            execution.hand_back(rt, attempt, outcome.error)
-        else:
-            execution.fail_attempt(
-                rt, attempt, outcome.error, kind="exception" if outcome.kind == "failed" else outcome.kind
-            )
+            outputs = completion.collect_outputs(rt, attempt, control.output_dir if control else None)
+            self.completer.submit(completion.Finished(attempt, outcome.result, outputs))
+            return
+        if outcome.kind == "fenced":
+            # This worker could not show it was alive: others may have retried the attempt. Say
+            # so if the database is there; if not, their recovery (or ours, later) counts it.
+            self._best_effort("fenced", lambda: completion.fail_attempt(rt, attempt, outcome.error, kind="crash"))
+            return
+
+        def record() -> object:
+            if outcome.kind == "cancelled":
+                return completion.mark_cancelled(rt, attempt)
+            if outcome.kind == "handed_back":
+                return completion.hand_back(rt, attempt, outcome.error)
+            kind = "exception" if outcome.kind == "failed" else outcome.kind
+            return completion.fail_attempt(rt, attempt, outcome.error, kind=kind)
+
+        # Guarded writes are safe to repeat: a database that restarts while the plugin ran must
+        # not leave the job running under a worker that is alive.
+        retry_while_disconnected(f"recording job {attempt.job.job_id}", record)
 
     def _control(self, attempt: Attempt) -> Control:
         rt = self.rt
         job = attempt.job
         work_dir = rt.settings.outputs_dir / job.job_id
-        shutil.rmtree(work_dir, ignore_errors=True)  # a new attempt starts clean
+        if work_dir.exists():
+            shutil.rmtree(work_dir, ignore_errors=True)  # a new attempt starts clean
         (work_dir / "input").mkdir(parents=True, exist_ok=True)
-        (work_dir / "output").mkdir(parents=True, exist_ok=True)
+        (work_dir / "output").mkdir(exist_ok=True)
         payload = {
             "jobId": job.job_id,
             "number": job.number,
@@ -174,7 +146,7 @@ class Executor:
         pending: list[tuple[float, str | None]] = []
 
         def message(text: str, status: int) -> None:
-            self._best_effort("message", lambda: execution.add_message(rt, attempt, text, status))
+            self._best_effort("message", lambda: reporting.add_message(rt, attempt, text, status))
 
         def progress(fraction: float, text: str | None) -> None:
             # Store a few a second; keep the latest so the end state is exact.
@@ -182,18 +154,18 @@ class Executor:
             if now - last_stored[0] >= PROGRESS_INTERVAL:
                 last_stored[0] = now
                 pending.clear()
-                self._best_effort("progress", lambda: execution.set_progress(rt, attempt, fraction, text))
+                self._best_effort("progress", lambda: reporting.set_progress(rt, attempt, fraction, text))
             else:
                 pending[:] = [(fraction, text)]
 
         def flush() -> None:
             if pending:
-                execution.set_progress(rt, attempt, *pending[-1])
+                reporting.set_progress(rt, attempt, *pending[-1])
                 pending.clear()
 
         plugin = attempt.plugin
         assert plugin is not None
-        control = Control(
+        return Control(
             payload=payload,
             work_dir=work_dir,
             timeout=float(plugin.timeout or 0),
@@ -202,11 +174,11 @@ class Executor:
             progress=progress,
             flush_progress=flush,
         )
-        return control
 
     def _run_plugin(self, attempt: Attempt, control: Control) -> Outcome:
         plugin = attempt.plugin
-        assert plugin is not None
+        if plugin is None:
+            return Outcome("failed", error=f"plugin {attempt.job.plugin_id!r} is not registered")
         if plugin.kind == "python":
             runner = python_thread if plugin.isolation == "thread" else python_process
             return runner.run(control, str(plugin.entrypoint))
@@ -216,21 +188,25 @@ class Executor:
             return docker.run(control, str(plugin.entrypoint))
         return Outcome("failed", error=f"unknown plugin kind {plugin.kind!r}")
 
-    # -- called by the supervisor
+    # -- called by the worker's upkeep and fence
     def stop_cancelled(self) -> None:
         with self._lock:
             running = dict(self._running)
         if not running:
             return
-        for number in execution.cancel_requested(self.rt, self.worker_id):
+        for number in reporting.cancel_requested(self.rt, self.worker_id):
             control = running.get(number)
             if control is not None:
                 control.stop("cancel")
 
-    def stop_number(self, number: int, reason: str) -> None:
+    def is_running(self, number: int) -> bool:
         with self._lock:
-            control = self._running.get(number)
-        if control is not None:
+            return number in self._running
+
+    def stop_all(self, reason: str) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        for control in running:
             control.stop(reason)
 
     def running_count(self) -> int:
@@ -239,7 +215,4 @@ class Executor:
 
     def hand_back_all(self) -> None:
         self.shutting_down.set()
-        with self._lock:
-            running = list(self._running.values())
-        for control in running:
-            control.stop("shutdown")
+        self.stop_all("shutdown")

@@ -57,9 +57,6 @@ WAKEUPS = Counter("jobgraph_worker_wakeups", "Wake-up messages handled, by queue
 RECOVERED = Counter(
     "jobgraph_worker_recovered_jobs", "Running jobs of workers that went away, recovered by this process's sweep."
 )
-STALE_WAKEUPS = Counter(
-    "jobgraph_worker_stale_wakeups", "Wake-ups re-sent by the sweep for due jobs that waited too long.", ["queue"]
-)
 DATABASE_ERRORS = Counter(
     "jobgraph_worker_database_errors", "Database operations that failed and were retried.", ["operation"]
 )
