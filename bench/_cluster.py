@@ -2,7 +2,10 @@
 `python -m jobgraph` processes (killed, with their process groups, at exit), and figures.
 
 Environment: JOBGRAPH_BENCH_POSTGRES (default postgresql+psycopg://postgres@127.0.0.1:5432/test)
-and JOBGRAPH_BENCH_REDIS (default redis://127.0.0.1:6379/0).
+and JOBGRAPH_BENCH_REDIS (default redis://127.0.0.1:6379/0). JOBGRAPH_BENCH_SRC (default this
+repository's src/) is the jobgraph source the benchmarks run, in their own process and in the
+processes they start: point it at an exported older tree (`git archive COMMIT src | tar -x -C DIR`,
+then DIR/src) to measure "before" and "after" with the same scripts.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("JOBGRAPH_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("JOBGRAPH_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 TOKEN = "bench-admin-token-0123456789abcdef"
+SRC = Path(os.environ.get("JOBGRAPH_BENCH_SRC") or ROOT / "src").resolve()
+sys.path.insert(0, str(SRC))  # before any `import jobgraph`, here and in the scripts
+# and in the interpreters this process starts itself (a runner's forkserver does not inherit sys.path)
+os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
 
 def free_port() -> int:
@@ -80,7 +87,7 @@ class Cluster:
             JOBGRAPH_DATA_DIR=str(self.tmp / "data"),
             JOBGRAPH_ADMIN_TOKEN=TOKEN,
             JOBGRAPH_PORT=str(self.port),
-            PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+            PYTHONPATH=os.pathsep.join([str(SRC), str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         )
         env.update(extra)
         return env
@@ -163,3 +170,42 @@ def gql(client: httpx.Client, query: str, variables: dict[str, Any] | None = Non
 def row(name: str, value: float, unit: str, baseline: float | None = None, baseline_name: str = "") -> str:
     ratio = f"   {value / baseline:6.2f} x {baseline_name}" if baseline else ""
     return f"  {name:<44} {value:>10.1f} {unit:<8}{ratio}"
+
+
+def jobgraph_source() -> str:
+    """Which jobgraph source this process imported, for the report."""
+    import jobgraph
+
+    return str(Path(jobgraph.__file__).resolve().parents[1])
+
+
+def goal(text: str, met: bool) -> str:
+    """A goal printed beside the figures (not asserted)."""
+    return f"  goal: {text:<58} {'met' if met else 'NOT met'}"
+
+
+CREATE_JOBS = "mutation($i: [CreateJobInput!]!) { createJobs(inputs: $i) { number } }"
+
+
+def create_jobs(client: httpx.Client, plugin_id: str, count: int, batch: int = 500) -> list[int]:
+    """`count` jobs of `plugin_id` through GraphQL createJobs, `batch` per request; their numbers."""
+    numbers: list[int] = []
+    for offset in range(0, count, batch):
+        created = gql(client, CREATE_JOBS, {"i": [{"pluginId": plugin_id}] * min(batch, count - offset)})
+        numbers.extend(int(j["number"]) for j in created["createJobs"])
+    return numbers
+
+
+def register_plugin(client: httpx.Client, plugin_id: str, kind: str, entrypoint: Any, **fields: Any) -> None:
+    """Register (or update) a plugin through the GraphQL registerPlugin mutation."""
+    query = "mutation($p: PluginInput!) { registerPlugin(input: $p) { pluginId } }"
+    gql(client, query, {"p": {"pluginId": plugin_id, "kind": kind, "entrypoint": entrypoint, **fields}})
+
+
+def in_process_runtime(cluster: Cluster) -> Any:
+    """A jobgraph Runtime in this process on the cluster's schema (no Redis: in-process events)."""
+    from jobgraph.runtime import build_runtime
+    from jobgraph.settings import Settings
+
+    settings = Settings(database_url=cluster.database_url, data_dir=cluster.tmp / "data", redis_url=None)
+    return build_runtime(settings)

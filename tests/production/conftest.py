@@ -1,5 +1,9 @@
 """Fixtures for the production-path tests: a Redis database number of the test's own (so a
-FLUSHDB empties nobody else's), and a cluster of real processes that is always torn down."""
+FLUSHDB empties nobody else's), and a cluster of real processes that is always torn down.
+
+Fault tests that restart, stop or kill a server use servers of their own (`own_postgres`,
+`own_redis`, `own_cluster`: tests/production/own_services.py), never the machine's.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import pytest
 import redis
 
 from jobgraph.resolvers import plugins, users
+from tests.conftest import IN_CI
+from tests.production import own_services
 from tests.production.harness import Cluster
 
 LOCK_KEY = "jobgraph-tests:redis-db-lock:{}"
@@ -44,10 +50,8 @@ def redis_db_url(redis_url: str) -> Iterator[str]:
         base.close()
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, pg_schema_url: str, redis_db_url: str) -> Iterator[Cluster]:
-    """A migrated database and nothing running yet; every process started is killed at the end."""
-    running = Cluster(tmp=tmp_path, database_url=pg_schema_url, redis_url=redis_db_url)
+def _running_cluster(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Cluster]:
+    running = Cluster(tmp=tmp_path, database_url=database_url, redis_url=redis_url)
     (tmp_path / "data").mkdir()
     try:
         running.migrate()
@@ -56,3 +60,65 @@ def cluster(tmp_path: Path, pg_schema_url: str, redis_db_url: str) -> Iterator[C
         yield running
     finally:
         running.stop_all()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, pg_schema_url: str, redis_db_url: str) -> Iterator[Cluster]:
+    """A migrated database and nothing running yet; every process started is killed at the end."""
+    yield from _running_cluster(tmp_path, pg_schema_url, redis_db_url)
+
+
+def _unavailable(exc: Exception) -> None:
+    if IN_CI:
+        pytest.fail(f"{exc} (in CI these tests must run)")
+    pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def own_postgres_server() -> Iterator[own_services.PostgresServer]:
+    """One private PostgreSQL cluster for the session (initdb + pg_ctl into /tmp, a port of its
+    own); tests use it through `own_postgres`, a database each."""
+    try:
+        server = own_services.start_postgres()
+    except own_services.ServiceUnavailable as exc:
+        _unavailable(exc)
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def own_postgres(own_postgres_server: own_services.PostgresServer) -> Iterator[own_services.OwnPostgres]:
+    """A new database on the private cluster, with the cluster's restart(), stop(), start(),
+    kill() (SIGKILL of the postmaster and its backends); `url` is the database's. Whatever the
+    test did to the server, it runs again afterwards, and the database is dropped."""
+    own_postgres_server.ensure_running()
+    own = own_services.OwnPostgres(own_postgres_server, own_postgres_server.create_database())
+    try:
+        yield own
+    finally:
+        own_postgres_server.ensure_running()
+        own_postgres_server.drop_database(own.database)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[own_services.RedisServer]:
+    """A redis-server of this test's own (a free port, a temporary folder, no persistence),
+    with restart(), stop(), start(), flushall(), kill(); `url` is its database 0."""
+    try:
+        server = own_services.start_redis()
+    except own_services.ServiceUnavailable as exc:
+        _unavailable(exc)
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def own_cluster(
+    tmp_path: Path, own_postgres: own_services.OwnPostgres, own_redis: own_services.RedisServer
+) -> Iterator[Cluster]:
+    """`cluster` on the test's own PostgreSQL database and Redis server, which it may restart."""
+    yield from _running_cluster(tmp_path, own_postgres.url, own_redis.url)

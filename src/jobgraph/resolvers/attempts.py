@@ -14,6 +14,13 @@ from sqlalchemy import bindparam, select
 from jobgraph.db.models import Job, JobSeries, Plugin
 
 INFO, WARNING, ERROR = 1, 2, 3
+_COLUMNS = tuple(c.name for c in Job.__table__.c)  # type: ignore[attr-defined]
+
+
+def job_snapshot(row: Any) -> Job:
+    """A read-only Job from a row of all its columns, without SQLModel's validation (ten times
+    cheaper, on the claim and completion paths). Not for adding to a session."""
+    return Job.model_construct(**{name: row[name] for name in _COLUMNS})
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from jobgraph.db.models import Job, Message, Output
 from jobgraph.errors import BadInput
 from jobgraph.events import event_for
 from jobgraph.resolvers import dependencies, lifecycle
-from jobgraph.resolvers.attempts import ERROR, WARNING, Attempt, lock_attempt
+from jobgraph.resolvers.attempts import ERROR, WARNING, Attempt, job_snapshot, lock_attempt
 from jobgraph.resolvers.dbclock import current_time
 from jobgraph.resolvers.dispatch import wake_for
 from jobgraph.resolvers.validation import check_json_value
@@ -92,10 +92,11 @@ WHERE jobs.number = v.number AND jobs.worker_id = v.worker_id AND jobs.retries =
 RETURNING jobs.*""",
     "sqlite": """
 UPDATE jobs SET status = 'finished', result = v.result, error_message = NULL, failure_kind = NULL,
-    finished_at = strftime('%Y-%m-%d %H:%M:%f', 'now'), updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now'),
+    finished_at = v.now, updated_at = v.now,
     notes = CASE WHEN json_type(jobs.notes, '$.progress') IS NOT NULL
                  THEN json_set(jobs.notes, '$.progress', 1.0) ELSE jobs.notes END
-FROM (SELECT value ->> '$.number' AS number, value ->> '$.worker_id' AS worker_id,
+FROM (SELECT strftime('%Y-%m-%d %H:%M:%f', 'now') || '000' AS now,
+             value ->> '$.number' AS number, value ->> '$.worker_id' AS worker_id,
              value ->> '$.attempt' AS attempt,
              CASE WHEN coalesce(json_type(value, '$.result'), 'null') = 'null' THEN NULL
                   ELSE value -> '$.result' END AS result
@@ -126,7 +127,7 @@ def finish_many(rt: Runtime, batch: list[Finished]) -> list[Finished]:
     )
     with rt.db.session(write=True) as s:
         statement = _FINISH_STATEMENTS["postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"]
-        ended = [Job(**row) for row in s.execute(statement, {"batch": payload}).mappings()]
+        ended = [job_snapshot(row) for row in s.execute(statement, {"batch": payload}).mappings()]
         done = {job.number for job in ended}
         outputs = [o for f in storable if f.attempt.number in done for o in f.outputs]
         if outputs:

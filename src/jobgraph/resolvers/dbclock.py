@@ -31,7 +31,9 @@ def _now_default(element: db_now, compiler: Any, **kw: Any) -> str:
 
 @compiles(db_now, "sqlite")
 def _now_sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
-    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    # SQLAlchemy's own text format for SQLite datetimes (microseconds, six digits), so stored
+    # values compare equal to the ones it binds; SQLite's clock has milliseconds.
+    return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
 
 
 def current_time(s: Any) -> datetime:

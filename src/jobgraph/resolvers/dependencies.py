@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, literal, or_, select, text, update
 
 from jobgraph.db.models import ENDED_STATUSES, Job, JobDependency, Message
 from jobgraph.events import event_for
@@ -144,8 +144,7 @@ _child = _jobs.alias("child")
 _other = _jobs.alias("other")
 # Children waiting for parents none of which can still run: every parent has ended.
 _UNBLOCKED_CHILDREN = select(_child.c.number).where(
-    _child.c.status == "queued",
-    _child.c.hold == "parents",
+    text("child.status = 'queued' AND child.hold = 'parents'"),
     ~exists().where(
         _deps.c.child_number == _child.c.number,
         _deps.c.parent_number == _other.c.number,

@@ -19,7 +19,7 @@ _jobs = Job.__table__  # type: ignore[attr-defined]
 
 _DUE = (
     select(_jobs.c.number)
-    .where(_jobs.c.status == "queued", _jobs.c.hold == "scheduled", _jobs.c.run_at <= db_now())
+    .where(text("jobs.status = 'queued' AND jobs.hold = 'scheduled'"), _jobs.c.run_at <= db_now())
     .order_by(_jobs.c.run_at)
     .limit(BATCH)
     .with_for_update(skip_locked=True)
@@ -44,7 +44,7 @@ def promote_scheduled(rt: Runtime) -> int:
 
 _EXPIRED = (
     select(Job)
-    .where(Job.status == "queued", Job.expires.is_not(None), Job.expires <= bindparam("now"))  # type: ignore[union-attr,operator]
+    .where(text("jobs.status = 'queued' AND jobs.expires IS NOT NULL"), Job.expires <= bindparam("now"))  # type: ignore[operator]
     .order_by(Job.expires)
     .limit(BATCH)
     .with_for_update(skip_locked=True)

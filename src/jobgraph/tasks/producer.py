@@ -24,6 +24,7 @@ from jobgraph.tasks.retrying import is_connection_error
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_DB_ERROR = 0.5  # seconds before claiming again when the database is unreachable
+COOLDOWN_SECONDS = 0.002  # how long a claim for fewer than half the slots waits for more to free
 
 
 class Producer:
@@ -48,11 +49,13 @@ class Producer:
         self._cond = threading.Condition()
         self._wanted: dict[str, int] = {}  # queue -> generation of its latest wake-up
         self._free = slots
+        self._min_batch = max(1, slots // 2)
         self._paused = 0  # pause() nests: fencing and shutting down each hold one
         self._stopping = False
         self._next_poll = 0.0
         self._pool = ThreadPoolExecutor(slots, thread_name_prefix="jobgraph-slot")
         self._thread = threading.Thread(target=self._loop, name="jobgraph-producer", daemon=True)
+        self._conn = claiming.ClaimConnection(rt)
 
     def start(self) -> None:
         self._thread.start()
@@ -83,10 +86,12 @@ class Producer:
             self._cond.notify_all()
         self._thread.join(timeout=5)
         self._pool.shutdown(wait=True)
+        self._conn.discard()
 
     # -- the fetch loop
     def _next_queue(self) -> tuple[str, int, int] | None:
         """Under the lock: wait for a wanted queue and a free slot (or the next poll)."""
+        cooled = False
         while not self._stopping:
             now = time.monotonic()
             if now >= self._next_poll:
@@ -102,6 +107,12 @@ class Producer:
                 for queue in polled:
                     self._wanted[queue] = self._wanted.get(queue, 0) + 1
             if self._wanted and self._free > 0 and not self._paused:
+                if self._free < self._min_batch and not cooled:
+                    # A slot or two just freed: give the others a moment to free too, so one
+                    # claim takes several jobs (a claim costs a commit, whatever its size).
+                    cooled = True
+                    self._cond.wait(COOLDOWN_SECONDS)
+                    continue
                 queue = min(self._wanted, key=lambda q: self._wanted[q])  # the least recently served first
                 return queue, self._wanted[queue], self._free
             self._cond.wait(max(0.0, self._next_poll - time.monotonic()))
@@ -115,8 +126,9 @@ class Producer:
                 return
             queue, generation, asked = picked
             try:
-                attempts = claiming.claim(self.rt, self.worker_id, queue, asked)
+                attempts = claiming.claim(self.rt, self.worker_id, queue, asked, self._conn.get())
             except Exception as exc:
+                self._conn.discard()
                 if not is_connection_error(exc):
                     log.exception("claiming from %s failed", queue)
                 else:

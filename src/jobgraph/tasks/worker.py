@@ -27,11 +27,13 @@ from jobgraph.tasks.executor import Executor
 from jobgraph.tasks.fencing import Fence, fence_after_seconds
 from jobgraph.tasks.producer import Producer
 from jobgraph.tasks.retrying import is_connection_error
+from jobgraph.tasks.runners import python_process, reaper
 
 log = logging.getLogger(__name__)
 
 ORPHAN_CLAIM_SECONDS = 10.0  # a job this worker holds in the database but not in memory, this long
 FENCE_CHECK_SECONDS = 0.05
+REAPER_PING_SECONDS = 0.25
 FAN_OUT_SECONDS = 0.05  # at most one wake-up for other workers per queue this often
 
 
@@ -191,8 +193,16 @@ class WorkerService:
                 log.warning("worker %s: the database is reachable again", self.worker_id)
 
     def _fence_loop(self) -> None:
+        # The reaper fences for this process when it cannot (frozen): it kills the plugins'
+        # process groups if these pings stop for as long as this process's own fence waits.
+        reaper.keepalive(self.fence.fence_after)
+        pinged = 0.0
         while not self._stop.wait(FENCE_CHECK_SECONDS):
             self.fence.check()
+            now = time.monotonic()
+            if not self.fence.fenced and now - pinged >= REAPER_PING_SECONDS:
+                pinged = now
+                reaper.ping()
 
     def _on_fence(self, why: str) -> None:
         if not self._fence_paused and self.producer is not None:
@@ -272,12 +282,14 @@ class WorkerService:
         executor.hand_back_all()
         producer.stop()
         completer.stop()
+        python_process.shutdown_pool()
         self._stop.set()
         self._unlisten()
         if self._worker is not None:
             self._worker.stop(timeout=int((self.rt.settings.stop_grace_seconds + 10) * 1000))
         for thread in self._threads:
             thread.join(timeout=5)
+        reaper.keepalive(None)  # nobody pings any more
         if self.worker_id is not None:
             try:
                 liveness.stop_worker(self.rt, self.worker_id)

@@ -51,6 +51,8 @@ class Control:
     def stopped_outcome(self) -> Outcome:
         if self.stop_reason == "shutdown":
             return Outcome("handed_back", error="the worker shut down while the job ran; handed back")
+        if self.stop_reason == "fence":
+            return Outcome("fenced", error="the worker fenced itself: it stopped the plugin and gave up the job")
         return Outcome("cancelled")
 
     def timeout_outcome(self) -> Outcome:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from jobgraph.tasks.runners import command
+from jobgraph.tasks.runners import command, reaper
 from jobgraph.tasks.runners.base import Control, Outcome
 
 
@@ -44,4 +44,10 @@ def run(control: Control, image: str) -> Outcome:
     def kill_container() -> None:
         subprocess.run([docker, "kill", name], capture_output=True, timeout=30, check=False)
 
-    return command.run(control, docker_argv(control, image, docker), on_stop=kill_container)
+    # Should the worker die, the reaper kills the CLI's group but the container lives on: have
+    # the reaper kill it too.
+    reaper.on_death(name, [docker, "kill", name])
+    try:
+        return command.run(control, docker_argv(control, image, docker), on_stop=kill_container)
+    finally:
+        reaper.cancel_on_death(name)
