@@ -12,14 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 from sqlmodel import Session
 
 from jobgraph.clock import utcnow
 from jobgraph.db.models import ENDED_STATUSES, Job, JobDependency, JobSeries, Plugin, Series
 from jobgraph.errors import BadInput, Conflict, Forbidden, NotFound
 from jobgraph.events import event_for
-from jobgraph.ids import is_public_id
+from jobgraph.ids import is_public_id, new_id
 from jobgraph.resolvers import dependencies, lifecycle
 from jobgraph.resolvers.dbclock import current_time
 from jobgraph.resolvers.dispatch import wake_for
@@ -119,8 +119,8 @@ def _require_owner_or_manager(viewer: Viewer, job: Job, action: str) -> None:
 
 
 def _check_spec(
-    s: Session, viewer: Viewer, spec: JobSpec, index: int | None, plugins: dict[str, Plugin]
-) -> tuple[Job, list[JobSeries], list[int]]:
+    s: Session, viewer: Viewer, spec: JobSpec, index: int | None, plugins: dict[str, Plugin], now: datetime
+) -> tuple[dict[str, Any], list[JobSeries], list[int]]:
     where = "" if index is None else f"inputs[{index}]: "
 
     def bad(message: str) -> BadInput:
@@ -202,8 +202,10 @@ def _check_spec(
         assert parent.number is not None
         parent_numbers.append(parent.number)
 
-    now = utcnow()
-    job = Job(
+    parents = sorted(set(parent_numbers))
+    # A row, not an ORM object: the batch is inserted with Core, several times cheaper.
+    job = dict(
+        job_id=new_id(),
         plugin_id=plugin.plugin_id,
         user_id=viewer.user_id,
         status="queued",
@@ -211,15 +213,41 @@ def _check_spec(
         queue=queue,
         input=spec.input,
         attempts=attempts,
+        retries=0,
+        retried_at=None,
         run_at=spec.run_at,
         expires=spec.expires,
         lax=bool(spec.lax),
         notes=dict(spec.notes or {}),
+        result=None,
+        error_message=None,
+        failure_kind=None,
+        cancel_requested=False,
+        hold=dependencies.hold_for(spec.run_at, now, dependencies.parents_block(s, parents, bool(spec.lax))),
+        worker_id=None,
         run_level=spec.run_level,
         created_at=now,
         updated_at=now,
+        started_at=None,
+        finished_at=None,
     )
-    return job, rows, sorted(set(parent_numbers))
+    return job, rows, parents
+
+
+_jobs = Job.__table__  # type: ignore[attr-defined]
+_NEXT_NUMBERS = text("SELECT nextval(pg_get_serial_sequence('jobs', 'number')) FROM generate_series(1, :n)")
+
+
+def _insert_jobs(s: Session, rows: list[dict[str, Any]]) -> list[Job]:
+    """Insert the batch; the jobs as read-only snapshots with their numbers. On PostgreSQL the
+    numbers come from the sequence first, so the rows go as one pipelined executemany of a small
+    statement (an INSERT ... VALUES of 500 rows cost psycopg more to parse than PostgreSQL to run)."""
+    if s.get_bind().dialect.name == "postgresql":
+        numbers = list(s.scalars(_NEXT_NUMBERS, {"n": len(rows)}))
+        s.execute(insert(_jobs), [{**row, "number": n} for row, n in zip(rows, numbers, strict=True)])
+    else:
+        numbers = list(s.scalars(insert(_jobs).returning(_jobs.c.number, sort_by_parameter_order=True), rows))
+    return [Job.model_construct(number=n, **row) for row, n in zip(rows, numbers, strict=True)]
 
 
 def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
@@ -234,23 +262,19 @@ def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
         # weak, so a get per job went back to the database per job).
         wanted = sorted({spec.plugin_id for spec in specs if isinstance(spec.plugin_id, str)})
         plugins = {p.plugin_id: p for p in s.scalars(select(Plugin).where(Plugin.plugin_id.in_(wanted)))}  # type: ignore[attr-defined]
-        checked = [
-            _check_spec(s, viewer, spec, index if len(specs) > 1 else None, plugins) for index, spec in enumerate(specs)
-        ]
-        created = [job for job, _, _ in checked]
         now = current_time(s)
-        for job, _, parents in checked:
-            job.hold = dependencies.hold_for(job.run_at, now, dependencies.parents_block(s, parents, job.lax))
-        # One flush for every job: SQLAlchemy batches it as INSERT ... RETURNING, which hands back the
-        # numbers the series rows and dependencies need (one round trip, not one per job).
-        s.add_all(created)
-        s.flush()
-        for job, series_rows, parents in checked:
+        checked = [
+            _check_spec(s, viewer, spec, index if len(specs) > 1 else None, plugins, now)
+            for index, spec in enumerate(specs)
+        ]
+        created = _insert_jobs(s, [row for row, _, _ in checked])
+        for job, (_, series_rows, parents) in zip(created, checked, strict=True):
             assert job.number is not None
             for row in series_rows:
                 row.job_number = job.number
             s.add_all(series_rows)
             s.add_all(JobDependency(child_number=job.number, parent_number=parent) for parent in parents)
+        s.flush()
         # A strict child of a parent that already failed fails now, naming it.
         waiting = [job for job in created if job.hold == "parents"]
         settled = dependencies.settle(s, _ended_parents(s, waiting)) if waiting else dependencies.Settled()
