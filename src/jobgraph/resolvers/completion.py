@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Boolean, column, text
 
 from jobgraph.db.models import Job, Message, Output
 from jobgraph.errors import BadInput
@@ -89,7 +89,7 @@ UPDATE jobs SET status = 'finished', result = v.result, error_message = NULL, fa
 FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS v(number bigint, worker_id integer, attempt integer, result jsonb)
 WHERE jobs.number = v.number AND jobs.worker_id = v.worker_id AND jobs.retries = v.attempt
   AND jobs.status = 'running' AND NOT jobs.cancel_requested
-RETURNING jobs.*""",
+RETURNING jobs.*, EXISTS (SELECT 1 FROM job_dependencies d WHERE d.parent_number = jobs.number) AS has_children""",
     "sqlite": """
 UPDATE jobs SET status = 'finished', result = v.result, error_message = NULL, failure_kind = NULL,
     finished_at = v.now, updated_at = v.now,
@@ -103,9 +103,11 @@ FROM (SELECT strftime('%Y-%m-%d %H:%M:%f', 'now') || '000' AS now,
       FROM json_each(:batch)) AS v
 WHERE jobs.number = v.number AND jobs.worker_id = v.worker_id AND jobs.retries = v.attempt
   AND jobs.status = 'running' AND NOT jobs.cancel_requested
-RETURNING *""",
+RETURNING *, EXISTS (SELECT 1 FROM job_dependencies d WHERE d.parent_number = jobs.number) AS has_children""",
 }
-_FINISH_STATEMENTS = {name: text(sql).columns(*_jobs.c) for name, sql in _FINISH_MANY.items()}
+_FINISH_STATEMENTS = {
+    name: text(sql).columns(*_jobs.c, column("has_children", Boolean)) for name, sql in _FINISH_MANY.items()
+}
 
 
 def finish_many(rt: Runtime, batch: list[Finished]) -> list[Finished]:
@@ -127,12 +129,14 @@ def finish_many(rt: Runtime, batch: list[Finished]) -> list[Finished]:
     )
     with rt.db.session(write=True) as s:
         statement = _FINISH_STATEMENTS["postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"]
-        ended = [job_snapshot(row) for row in s.execute(statement, {"batch": payload}).mappings()]
+        rows = s.execute(statement, {"batch": payload}).mappings().all()
+        ended = [job_snapshot(row) for row in rows]
         done = {job.number for job in ended}
         outputs = [o for f in storable if f.attempt.number in done for o in f.outputs]
         if outputs:
             s.add_all(outputs)
-        settled = dependencies.settle(s, ended)
+        parents = [job for job, row in zip(ended, rows, strict=True) if row["has_children"]]
+        settled = dependencies.settle(s, parents) if parents else dependencies.Settled()
     for job in ended:
         rt.events.publish(event_for("updated", job))
     settled.publish(rt)
