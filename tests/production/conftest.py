@@ -8,8 +8,9 @@ Fault tests that restart, stop or kill a server use servers of their own (`own_p
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -20,6 +21,7 @@ from tests.production import own_services
 from tests.production.harness import Cluster
 
 LOCK_KEY = "jobgraph-tests:redis-db-lock:{}"
+Server = TypeVar("Server", own_services.PostgresServer, own_services.RedisServer)
 
 
 @pytest.fixture
@@ -74,18 +76,23 @@ def _unavailable(exc: Exception) -> None:
     pytest.skip(str(exc))
 
 
-@pytest.fixture(scope="session")
-def own_postgres_server() -> Iterator[own_services.PostgresServer]:
-    """One private PostgreSQL cluster for the session (initdb + pg_ctl into /tmp, a port of its
-    own); tests use it through `own_postgres`, a database each."""
+def _own_server(start: Callable[[], Server]) -> Iterator[Server]:
+    """A server started for the tests (skipped locally, failed in CI, when it cannot start)."""
     try:
-        server = own_services.start_postgres()
+        server = start()
     except own_services.ServiceUnavailable as exc:
         _unavailable(exc)
     try:
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture(scope="session")
+def own_postgres_server() -> Iterator[own_services.PostgresServer]:
+    """One private PostgreSQL cluster for the session (initdb + pg_ctl into /tmp, a port of its
+    own); tests use it through `own_postgres`, a database each."""
+    yield from _own_server(own_services.start_postgres)
 
 
 @pytest.fixture
@@ -106,14 +113,7 @@ def own_postgres(own_postgres_server: own_services.PostgresServer) -> Iterator[o
 def own_redis() -> Iterator[own_services.RedisServer]:
     """A redis-server of this test's own (a free port, a temporary folder, no persistence),
     with restart(), stop(), start(), flushall(), kill(); `url` is its database 0."""
-    try:
-        server = own_services.start_redis()
-    except own_services.ServiceUnavailable as exc:
-        _unavailable(exc)
-    try:
-        yield server
-    finally:
-        server.destroy()
+    yield from _own_server(own_services.start_redis)
 
 
 @pytest.fixture

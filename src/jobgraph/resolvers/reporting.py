@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
 
 from jobgraph.clock import utcnow
 from jobgraph.db.models import Job, Message
@@ -13,11 +15,39 @@ from jobgraph.runtime import Runtime
 MAX_MESSAGE = 10_000
 
 
-def add_message(rt: Runtime, attempt: Attempt, text: str, status: int = INFO, tool_id: int = 0) -> None:
-    status = status if status in (INFO, WARNING, ERROR) else INFO
+@dataclass(frozen=True)
+class Line:
+    """A log line a running attempt wrote, waiting to be stored."""
+
+    attempt: Attempt
+    text: str
+    status: int = INFO
+    tool_id: int = 0
+
+
+def add_messages(rt: Runtime, lines: list[Line]) -> None:
+    """Store log lines of running attempts in one transaction; one event per job."""
+    if not lines:
+        return
+    rows = [
+        {
+            "job_number": line.attempt.number,
+            "status": line.status if line.status in (INFO, WARNING, ERROR) else INFO,
+            "text": str(line.text)[:MAX_MESSAGE],
+            "tool_id": line.tool_id,
+            "created_at": utcnow(),
+        }
+        for line in lines
+    ]
     with rt.db.session(write=True) as s:
-        s.add(Message(job_number=attempt.number, status=status, text=str(text)[:MAX_MESSAGE], tool_id=tool_id))
-    rt.events.publish(event_for("message", attempt.job))
+        s.execute(insert(Message.__table__), rows)  # type: ignore[attr-defined]
+    jobs = {line.attempt.number: line.attempt.job for line in lines}
+    for job in jobs.values():
+        rt.events.publish(event_for("message", job))
+
+
+def add_message(rt: Runtime, attempt: Attempt, text: str, status: int = INFO, tool_id: int = 0) -> None:
+    add_messages(rt, [Line(attempt, text, status, tool_id)])
 
 
 def set_progress(rt: Runtime, attempt: Attempt, fraction: float, note: str | None = None) -> bool:

@@ -1,4 +1,5 @@
-"""The completer: finished attempts are recorded in batches, River's way.
+"""The completer: finished attempts (and running attempts' log lines) are recorded in
+batches, River's way.
 
 A slot thread hands its finished attempt over and is free at once; a thread of the completer
 records what has gathered every `interval` seconds (or as soon as `max_batch` wait) in one
@@ -13,10 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from jobgraph.resolvers import completion
+from jobgraph.resolvers import completion, reporting
 from jobgraph.resolvers.completion import Finished
 from jobgraph.runtime import Runtime
-from jobgraph.tasks.retrying import retry_while_disconnected
+from jobgraph.tasks import metrics
+from jobgraph.tasks.retrying import is_connection_error, retry_while_disconnected
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ class Completer:
         self.max_batch = max_batch
         self._cond = threading.Condition()
         self._waiting: list[Finished] = []
+        self._lines: list[reporting.Line] = []
         self._flushing: list[Finished] = []
         self._stopping = False
         self._idle = False  # waiting for work, not pausing between flushes
@@ -41,6 +44,20 @@ class Completer:
             self._waiting.append(finished)
             if self._idle or len(self._waiting) >= self.max_batch:
                 self._cond.notify()  # an idle completer records at once: a lone job waits for nothing
+
+    def message(self, line: reporting.Line) -> None:
+        """A log line: stored with the next batch (before any end recorded with it)."""
+        with self._cond:
+            self._lines.append(line)
+            if self._idle:
+                self._cond.notify()
+
+    def store_lines_now(self) -> None:
+        """Store the waiting log lines in the caller's thread (before an end recorded directly,
+        so that a job's lines are there when its end is)."""
+        with self._cond:
+            lines, self._lines = self._lines, []
+        self._store_lines(lines)
 
     def pending(self) -> set[int]:
         """Numbers of jobs finished here and not yet recorded (still this worker's)."""
@@ -57,17 +74,19 @@ class Completer:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                if not self._waiting and not self._stopping:
+                if not self._waiting and not self._lines and not self._stopping:
                     self._idle = True
                     self._cond.wait(self.interval)
                     self._idle = False
-                if not self._waiting:
+                if not self._waiting and not self._lines:
                     if self._stopping:
                         return
                     continue
                 batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+                lines, self._lines = self._lines, []
                 self._flushing = batch
             try:
+                self._store_lines(lines)
                 self._record(batch)
             except Exception:
                 log.exception("recording %d finished jobs failed", len(batch))
@@ -79,7 +98,19 @@ class Completer:
                 with self._cond:
                     self._cond.wait(self.interval)
 
+    def _store_lines(self, lines: list[reporting.Line]) -> None:
+        """Log lines are worth less than the job: a database that is away drops them."""
+        try:
+            reporting.add_messages(self.rt, lines)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            metrics.DATABASE_ERRORS.labels("message").inc()
+            log.warning("%d log lines were lost: the database is unreachable (%s)", len(lines), type(exc).__name__)
+
     def _record(self, batch: list[Finished]) -> None:
+        if not batch:
+            return
         rt = self.rt
         left = retry_while_disconnected("recording finished jobs", lambda: completion.finish_many(rt, batch))
         for f in left:

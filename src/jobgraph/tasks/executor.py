@@ -97,6 +97,7 @@ class Executor:
             outputs = completion.collect_outputs(rt, attempt, control.output_dir if control else None)
             self.completer.submit(completion.Finished(attempt, outcome.result, outputs))
             return
+        self.completer.store_lines_now()
         if outcome.kind == "fenced":
             # This worker could not show it was alive: others may have retried the attempt. Say
             # so if the database is there; if not, their recovery (or ours, later) counts it.
@@ -146,7 +147,7 @@ class Executor:
         pending: list[tuple[float, str | None]] = []
 
         def message(text: str, status: int) -> None:
-            self._best_effort("message", lambda: reporting.add_message(rt, attempt, text, status))
+            self.completer.message(reporting.Line(attempt, text, status))
 
         def progress(fraction: float, text: str | None) -> None:
             # Store a few a second; keep the latest so the end state is exact.
