@@ -48,3 +48,7 @@ class Conflict(DomainError):
 
     code = "CONFLICT"
     http_status = 409
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database's schema is behind this jobgraph (run `jobgraph migrate`)."""

@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from jobgraph.db.migrate import SchemaOutOfDate
-from jobgraph.errors import DomainError
+from jobgraph.errors import DomainError, SchemaOutOfDate
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jobgraph.cli.errors import fail, friendly
-from jobgraph.db import migrate as db_migrate
-from jobgraph.resolvers import plugins, users
 from jobgraph.resolvers.viewer import ALL_PRIVILEGES
-from jobgraph.runtime import Runtime, build_runtime
-from jobgraph.service import prepare_database
 from jobgraph.settings import Settings
+
+if TYPE_CHECKING:
+    from jobgraph.runtime import Runtime
+
+# The database layers are imported by the commands that use them, not here: `jobgraph --help`
+# and the job commands (which only talk HTTP) start without loading SQLAlchemy.
 
 user_app = typer.Typer(help="Users and their privileges.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -23,6 +25,9 @@ plugin_app = typer.Typer(help="Plugins.", no_args_is_help=True)
 
 
 def _runtime() -> Runtime:
+    from jobgraph.runtime import build_runtime
+    from jobgraph.service import prepare_database
+
     rt = build_runtime(Settings())
     prepare_database(rt)
     return rt
@@ -31,6 +36,9 @@ def _runtime() -> Runtime:
 @friendly
 def migrate() -> None:
     """Bring the database schema up to date (Alembic)."""
+    from jobgraph.db import migrate as db_migrate
+    from jobgraph.runtime import build_runtime
+
     rt = build_runtime(Settings())
     before = db_migrate.current_revision(rt.db)
     db_migrate.upgrade(rt.db)
@@ -53,6 +61,8 @@ def _privileges(values: list[str] | None) -> list[str]:
 @friendly
 def user_create(email: str, privilege: Privileges = None) -> None:
     """Create a user."""
+    from jobgraph.resolvers import users
+
     user = users.create_user(_runtime(), None, email, _privileges(privilege))
     typer.echo(f"created {user.email} ({', '.join(user.privileges) or 'no privileges'})")
 
@@ -61,6 +71,8 @@ def user_create(email: str, privilege: Privileges = None) -> None:
 @friendly
 def user_set_privileges(email: str, privilege: Privileges = None) -> None:
     """Replace a user's privileges."""
+    from jobgraph.resolvers import users
+
     user = users.set_privileges(_runtime(), None, email, _privileges(privilege))
     typer.echo(f"{user.email}: {', '.join(user.privileges) or 'no privileges'}")
 
@@ -69,6 +81,8 @@ def user_set_privileges(email: str, privilege: Privileges = None) -> None:
 @friendly
 def user_list() -> None:
     """List users."""
+    from jobgraph.resolvers import users
+
     for user in users.list_users(_runtime(), None):
         typer.echo(f"{user.email}\t{','.join(user.privileges)}")
 
@@ -83,6 +97,8 @@ def token_create(
     """Make an API token for a user; it is printed once, only here."""
     from datetime import timedelta
 
+    from jobgraph.resolvers import users
+
     new = users.create_api_token(_runtime(), None, email, name, timedelta(days=expires_days) if expires_days else None)
     typer.echo(
         f"token {new.token.id} for {email}"
@@ -96,6 +112,8 @@ def token_create(
 @friendly
 def token_revoke(token_id: str) -> None:
     """Revoke a token by its id (the part before the '.')."""
+    from jobgraph.resolvers import users
+
     users.revoke_api_token(_runtime(), None, token_id.split(".", 1)[0])
     typer.echo(f"revoked {token_id.split('.', 1)[0]}")
 
@@ -106,6 +124,8 @@ def plugin_register(
     manifest: Annotated[Path, typer.Argument(help="A JSON file: one plugin object, or a list.")],
 ) -> None:
     """Register (or update) plugins from a manifest file."""
+    from jobgraph.resolvers import plugins
+
     try:
         data = json.loads(manifest.read_text())
     except json.JSONDecodeError as exc:
@@ -131,6 +151,8 @@ def _beside(manifest: Path, arg: object) -> object:
 @friendly
 def plugin_list() -> None:
     """List plugins."""
+    from jobgraph.resolvers import plugins
+
     rt = _runtime()
     for plugin in plugins.list_plugins(rt, None):  # type: ignore[arg-type]
         state = "" if plugin.enabled else " (disabled)"

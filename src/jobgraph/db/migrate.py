@@ -11,12 +11,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from jobgraph.db.engine import Database
+from jobgraph.errors import SchemaOutOfDate
 
 SCRIPTS = Path(__file__).with_name("alembic")
 
 
-class SchemaOutOfDate(RuntimeError):
-    pass
+__all__ = ["SchemaOutOfDate", "current_revision", "head_revision", "require_current", "revision", "upgrade"]
 
 
 def _config(db: Database) -> Config:
