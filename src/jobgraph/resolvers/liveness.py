@@ -44,6 +44,11 @@ def stop_worker(rt: Runtime, worker_id: int) -> None:
         s.execute(update(_workers).where(_workers.c.id == worker_id).values(stopped_at=db_now(), last_seen_at=db_now()))
 
 
+def _is_this_process(worker: Worker) -> bool:
+    """A process never presumes itself dead: a late heartbeat of its own is a slow machine."""
+    return worker.host == socket.gethostname() and worker.pid == os.getpid()
+
+
 def _pid_gone(worker: Worker) -> bool:
     if worker.host != socket.gethostname() or worker.pid == os.getpid():
         return False
@@ -81,7 +86,7 @@ def recover_lost_jobs(rt: Runtime, *, all_running: bool = False, trust_heartbeat
             why = "the job's worker is unknown"
         elif worker.stopped_at is not None:
             why = f"worker {worker.id} on {worker.host} stopped while the job ran"
-        elif (trust_heartbeats and worker.last_seen_at < cutoff) or _pid_gone(worker):
+        elif (trust_heartbeats and worker.last_seen_at < cutoff and not _is_this_process(worker)) or _pid_gone(worker):
             why = f"worker {worker.id} on {worker.host} went away while the job ran"
         else:
             continue

@@ -3,7 +3,7 @@ presume it dead, so the retry another worker makes never runs beside the old att
 
 Others presume a worker dead when its heartbeat is `worker_dead_after_seconds` old. This
 worker fences itself sooner: when its own last successful heartbeat is `fence_after` old (two
-thirds of that), or when a heartbeat succeeds after such a gap (a process frozen with SIGSTOP,
+heartbeats less), or when a heartbeat succeeds after such a gap (a process frozen with SIGSTOP,
 or a long pause, wakes up with its plugins still running: they must stop, since their attempts
 may have been given to someone else meanwhile). Monotonic time, so a frozen process sees the
 gap when it wakes.
@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 
 
 def fence_after_seconds(dead_after: float, heartbeat: float) -> float:
-    """Two thirds of the time after which others presume this worker dead, and at least two
-    heartbeats (a single late heartbeat must not fence)."""
-    return max(dead_after * 2 / 3, min(heartbeat * 2, dead_after * 0.9))
+    """Two heartbeats before others may presume this worker dead (they check no sooner than
+    `dead_after`), and not less than half of that: a slow heartbeat or two must not fence."""
+    return max(dead_after - 2 * heartbeat, dead_after / 2)
 
 
 class Fence:

@@ -66,6 +66,9 @@ class WorkerService:
         self._known_queues: list[str] = list(self.queues or [])
         self._fanned_out: dict[str, float] = {}
         self._fence_paused = False
+        # The embedded default's worker is its database's only one: whatever ran before was
+        # interrupted, and nobody else can take its jobs, so it has no reason to fence itself.
+        self._fencing = not recover_all_running
         settings = rt.settings
         self.fence = Fence(
             fence_after_seconds(settings.worker_dead_after_seconds, settings.worker_heartbeat_seconds),
@@ -100,11 +103,10 @@ class WorkerService:
         self.producer.start()
         self._start_dramatiq()
         self._unlisten = rt.events.add_listener(self._on_event)
-        for name, target in (
-            ("jobgraph-heartbeat", self._beat_loop),
-            ("jobgraph-fence", self._fence_loop),
-            ("jobgraph-upkeep", self._upkeep_loop),
-        ):
+        loops = [("jobgraph-heartbeat", self._beat_loop), ("jobgraph-upkeep", self._upkeep_loop)]
+        if self._fencing:
+            loops.append(("jobgraph-fence", self._fence_loop))
+        for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -187,7 +189,8 @@ class WorkerService:
             except Exception as exc:
                 self._database_failed(exc, "heartbeat")
                 continue
-            self.fence.alive()
+            if self._fencing:
+                self.fence.alive()
             if self._db_ok_since is None:
                 self._db_ok_since = time.monotonic()
                 log.warning("worker %s: the database is reachable again", self.worker_id)
