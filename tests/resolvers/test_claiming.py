@@ -46,18 +46,20 @@ def test_a_batch_of_jobs_sends_one_wake_up_per_queue(rt: Runtime, admin: Viewer)
 
 def test_scheduled_and_expired_jobs_are_not_claimed(rt: Runtime, admin: Viewer) -> None:
     now = utcnow()
-    later, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", run_at=now + timedelta(hours=1))])
+    (later,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", run_at=now + timedelta(hours=1))])
     assert later.hold == "scheduled"
     queue, delay = wakes(rt)[-1]
     assert queue == "default" and delay is not None and 3_500_000 < delay <= 3_600_001
-    jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", run_at=now - timedelta(hours=2), expires=now - timedelta(hours=1))])
+    jobs.create_jobs(
+        rt, admin, [JobSpec("jobgraph.noop", run_at=now - timedelta(hours=2), expires=now - timedelta(hours=1))]
+    )
     worker = liveness.register_worker(rt, None)
     assert claiming.claim(rt, worker, "default", 4) == []
 
 
 def test_children_are_not_claimed_before_their_parents_end(rt: Runtime, admin: Viewer) -> None:
-    parent, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
-    child, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id])])
+    (parent,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
+    (child,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id])])
     assert child.hold == "parents"
     worker = liveness.register_worker(rt, None)
     assert _numbers(claiming.claim(rt, worker, "default", 4)) == [parent.number]
@@ -95,11 +97,18 @@ def test_the_claim_is_a_range_scan_of_the_ready_index(rt: Runtime, admin: Viewer
         params = {"claim_queue": "default", "claim_limit": 4, "claim_worker": 1}
         if engine.dialect.name == "postgresql":
             conn.execute(text("SET enable_seqscan = off"))  # a tiny table: ask what it would use at scale
-            plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params(params)))
+            plan = "\n".join(
+                r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params(params))
+            )
         else:
             values = compiled.construct_params(params)
             sql = str(compiled)
-            plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(values[k] for k in compiled.positiontup or [])))
+            plan = "\n".join(
+                str(r[-1])
+                for r in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + sql, tuple(values[k] for k in compiled.positiontup or [])
+                )
+            )
         conn.rollback()
     assert "ix_jobs_claim" in plan, plan
     assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan

@@ -59,7 +59,7 @@ def test_a_batch_leaves_what_is_no_longer_this_workers_and_what_was_cancelled(rt
 
 def test_a_result_that_cannot_be_stored_fails_the_attempt(rt: Runtime, admin: Viewer) -> None:
     jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
-    attempt, = claiming.claim(rt, liveness.register_worker(rt, None), "default", 1)
+    (attempt,) = claiming.claim(rt, liveness.register_worker(rt, None), "default", 1)
     left = completion.finish_many(rt, [Finished(attempt, float("nan"), [])])
     completion.finish(rt, left[0].attempt, left[0].result, [])
     assert _job(rt, attempt.number).status == "failed"
@@ -69,7 +69,7 @@ def test_a_failed_attempt_with_attempts_left_is_scheduled_again(rt: Runtime, adm
     rt.settings.retry_backoff_base = 3600
     jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", attempts=2)])
     worker = liveness.register_worker(rt, None)
-    attempt, = claiming.claim(rt, worker, "default", 1)
+    (attempt,) = claiming.claim(rt, worker, "default", 1)
     job = completion.fail_attempt(rt, attempt, "boom")
     assert job is not None and (job.status, job.hold, job.retries) == ("queued", "scheduled", 1)
     assert claiming.claim(rt, worker, "default", 1) == []  # not before its time
@@ -80,7 +80,7 @@ def test_due_scheduled_jobs_are_promoted_and_their_queue_woken(rt: Runtime, admi
     rt.settings.retry_backoff_base = 3600
     jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", attempts=2, queue="q2")])
     worker = liveness.register_worker(rt, None)
-    attempt, = claiming.claim(rt, worker, "q2", 1)
+    (attempt,) = claiming.claim(rt, worker, "q2", 1)
     completion.fail_attempt(rt, attempt, "boom")
     assert upkeep.promote_scheduled(rt) == 0  # not yet
     with rt.db.session(write=True) as s:  # an hour later
@@ -89,15 +89,15 @@ def test_due_scheduled_jobs_are_promoted_and_their_queue_woken(rt: Runtime, admi
         job.run_at = utcnow() - timedelta(seconds=1)
     assert upkeep.promote_scheduled(rt) == 1
     assert wakes(rt)[-1] == ("q2", None)
-    again, = claiming.claim(rt, worker, "q2", 1)
+    (again,) = claiming.claim(rt, worker, "q2", 1)
     assert again.attempt == 1
 
 
 def test_a_finished_parent_releases_its_children_and_wakes_their_queue(rt: Runtime, admin: Viewer) -> None:
-    parent, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
-    child, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id], queue="kids")])
+    (parent,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
+    (child,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id], queue="kids")])
     worker = liveness.register_worker(rt, None)
-    attempt, = claiming.claim(rt, worker, "default", 1)
+    (attempt,) = claiming.claim(rt, worker, "default", 1)
     assert completion.finish_many(rt, [Finished(attempt, None, [])]) == []
     assert _job(rt, child.number or 0).hold is None
     assert wakes(rt)[-1] == ("kids", None)
@@ -105,12 +105,17 @@ def test_a_finished_parent_releases_its_children_and_wakes_their_queue(rt: Runti
 
 
 def test_a_failed_parent_fails_strict_children_down_the_tree_and_releases_lax_ones(rt: Runtime, admin: Viewer) -> None:
-    parent, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
+    (parent,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
     strict, lax = jobs.create_jobs(
-        rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id]), JobSpec("jobgraph.noop", parents=[parent.job_id], lax=True)]
+        rt,
+        admin,
+        [
+            JobSpec("jobgraph.noop", parents=[parent.job_id]),
+            JobSpec("jobgraph.noop", parents=[parent.job_id], lax=True),
+        ],
     )
-    grandchild, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[strict.job_id])])
-    attempt, = claiming.claim(rt, liveness.register_worker(rt, None), "default", 1)
+    (grandchild,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[strict.job_id])])
+    (attempt,) = claiming.claim(rt, liveness.register_worker(rt, None), "default", 1)
     completion.fail_attempt(rt, attempt, "boom")
     assert _job(rt, strict.number or 0).error_message == f"parent job {parent.job_id} failed"
     assert _job(rt, grandchild.number or 0).error_message == f"parent job {strict.job_id} failed"
@@ -118,16 +123,16 @@ def test_a_failed_parent_fails_strict_children_down_the_tree_and_releases_lax_on
 
 
 def test_a_child_of_a_parent_that_already_failed_fails_at_once(rt: Runtime, admin: Viewer) -> None:
-    parent, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
-    attempt, = claiming.claim(rt, liveness.register_worker(rt, None), "default", 1)
+    (parent,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
+    (attempt,) = claiming.claim(rt, liveness.register_worker(rt, None), "default", 1)
     completion.fail_attempt(rt, attempt, "boom")
-    child, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id])])
+    (child,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id])])
     assert _job(rt, child.number or 0).status == "failed"
 
 
 def test_the_sweep_settles_children_whose_settling_was_lost(rt: Runtime, admin: Viewer) -> None:
-    parent, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
-    child, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id])])
+    (parent,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop")])
+    (child,) = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", parents=[parent.job_id])])
     with rt.db.session(write=True) as s:  # the parent ended, and the process died before settling
         job = s.get(Job, parent.number)
         assert job is not None
@@ -140,7 +145,9 @@ def test_the_sweep_settles_children_whose_settling_was_lost(rt: Runtime, admin: 
 
 def test_expired_jobs_fail_with_a_message(rt: Runtime, admin: Viewer) -> None:
     now = utcnow()
-    made, = jobs.create_jobs(rt, admin, [JobSpec("jobgraph.noop", run_at=now - timedelta(hours=2), expires=now - timedelta(hours=1))])
+    (made,) = jobs.create_jobs(
+        rt, admin, [JobSpec("jobgraph.noop", run_at=now - timedelta(hours=2), expires=now - timedelta(hours=1))]
+    )
     assert [j.number for j in upkeep.expire_jobs(rt)] == [made.number]
     assert _job(rt, made.number or 0).error_message == "expired before it started"
     with rt.db.session() as s:

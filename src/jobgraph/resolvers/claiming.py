@@ -52,9 +52,7 @@ def _build_claim() -> Any:
     )
     # Returned with each job, so that most claims need no second statement: the plugin's
     # version (a cache hit when unchanged) and whether there are series to read.
-    plugin_version = (
-        select(_plugins.c.updated_at).where(_plugins.c.plugin_id == _jobs.c.plugin_id).scalar_subquery()
-    )
+    plugin_version = select(_plugins.c.updated_at).where(_plugins.c.plugin_id == _jobs.c.plugin_id).scalar_subquery()
     has_series = exists().where(_series.c.job_number == _jobs.c.number)
     return (
         update(_jobs)

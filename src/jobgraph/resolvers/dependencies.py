@@ -151,13 +151,8 @@ _UNBLOCKED_CHILDREN = select(_child.c.number).where(
         _other.c.status.in_(RUNNING_PARENT),
     ),
 )
-_STUCK_PARENTS = (
-    select(_parent)
-    .where(
-        _parent.c.number.in_(
-            select(_deps.c.parent_number).where(_deps.c.child_number.in_(_UNBLOCKED_CHILDREN.limit(1000)))
-        )
-    )
+_STUCK_PARENTS = select(_parent).where(
+    _parent.c.number.in_(select(_deps.c.parent_number).where(_deps.c.child_number.in_(_UNBLOCKED_CHILDREN.limit(1000))))
 )
 
 

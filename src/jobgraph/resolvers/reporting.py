@@ -46,9 +46,6 @@ def add_messages(rt: Runtime, lines: list[Line]) -> None:
         rt.events.publish(event_for("message", job))
 
 
-def add_message(rt: Runtime, attempt: Attempt, text: str, status: int = INFO, tool_id: int = 0) -> None:
-    add_messages(rt, [Line(attempt, text, status, tool_id)])
-
 
 def set_progress(rt: Runtime, attempt: Attempt, fraction: float, note: str | None = None) -> bool:
     """Store notes.progress; False when the attempt is no longer ours."""

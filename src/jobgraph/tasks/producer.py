@@ -75,10 +75,6 @@ class Producer:
             self._paused = max(0, self._paused - 1)
             self._cond.notify()
 
-    def busy_slots(self) -> int:
-        with self._cond:
-            return self.slots - self._free
-
     def stop(self, timeout: float | None = None) -> None:
         """No more claims; waits for the slot threads to end their attempts."""
         with self._cond:
