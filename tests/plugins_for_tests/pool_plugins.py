@@ -75,3 +75,8 @@ def spawns_and_blocks(ctx: JobContext) -> None:
     sleeper = subprocess.Popen(["sleep", "300"])
     ctx.message(f"pids {os.getpid()} {sleeper.pid}")
     time.sleep(300)
+
+
+def environment(ctx: JobContext) -> dict[str, str]:
+    """The environment the plugin sees."""
+    return dict(os.environ)

@@ -23,6 +23,7 @@ from typing import Any
 
 from jobgraph.tasks.context import JobCancelled, JobContext
 from jobgraph.tasks.runners.entrypoints import error_text, load_callable
+from jobgraph.tasks.runners.environment import job_variables, plugin_environment
 
 ORPHAN_GRACE_SECONDS = 1.0  # a plugin whose worker died gets this long to stop by itself
 
@@ -33,7 +34,10 @@ def serve(conn: Connection) -> None:
     with contextlib.suppress(OSError):
         os.setsid()
     home = os.getcwd()
-    environ = dict(os.environ)
+    # The worker's environment holds the server's settings and secrets: plugins get none of it.
+    environ = plugin_environment(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)
     jobs: queue.SimpleQueue[tuple[tuple[Any, ...], threading.Event] | None] = queue.SimpleQueue()
     current: list[Any] = [None, threading.Event()]  # seq, cancel event of the job being run
     send_lock = threading.Lock()
@@ -101,6 +105,7 @@ def _run_one(
 ) -> tuple[Any, ...]:
     try:
         os.chdir(work_dir)
+        os.environ.update(job_variables(payload.get("jobId"), work_dir / "input", work_dir / "output"))
         ctx = JobContext(payload, work_dir / "output", send, cancel)
         result = load_callable(entrypoint)(ctx)
         json.dumps(result)

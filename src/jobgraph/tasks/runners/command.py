@@ -18,11 +18,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from jobgraph.tasks.runners import reaper
 from jobgraph.tasks.runners.base import Control, Outcome
+from jobgraph.tasks.runners.environment import job_variables, plugin_environment
 
 MAX_LINE = 10_000
 
@@ -41,10 +42,12 @@ def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
 
 
 def run(
-    control: Control, argv: list[str], env: dict[str, str] | None = None, on_stop: Callable[[], None] | None = None
+    control: Control, argv: list[str], *, also_allow: Iterable[str] = (), on_stop: Callable[[], None] | None = None
 ) -> Outcome:
-    """Run `argv`; `on_stop` also runs when it is stopped (for what lives outside its group)."""
+    """Run `argv` with the environment built for plugins (and the worker's variables named in
+    `also_allow`); `on_stop` also runs when it is stopped (for what lives outside its group)."""
     job_json = json.dumps(control.payload.get("input"))
+    job = job_variables(control.payload.get("jobId"), control.input_dir, control.output_dir)
     try:
         process = subprocess.Popen(
             argv,
@@ -53,13 +56,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            env={
-                **os.environ,
-                **(env or {}),
-                "JOBGRAPH_JOB_ID": str(control.payload.get("jobId")),
-                "JOBGRAPH_OUTPUT_DIR": str(control.output_dir),
-                "JOBGRAPH_INPUT_DIR": str(control.input_dir),
-            },
+            env=plugin_environment(os.environ, job, extra=also_allow),
         )
     except OSError as exc:
         return Outcome("failed", error=f"cannot start {argv[0]!r}: {exc.strerror or exc}")

@@ -9,6 +9,8 @@ import subprocess
 from jobgraph.tasks.runners import command, reaper
 from jobgraph.tasks.runners.base import Control, Outcome
 
+DOCKER_CLIENT = ("DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+
 
 def container_name(control: Control) -> str:
     return f"jobgraph-{control.payload.get('jobId')}-{control.payload.get('attempt', 1)}"
@@ -48,6 +50,8 @@ def run(control: Control, image: str) -> Outcome:
     # the reaper kill it too.
     reaper.on_death(name, [docker, "kill", name])
     try:
-        return command.run(control, docker_argv(control, image, docker), on_stop=kill_container)
+        # The docker CLI may need to know where its daemon is; the container sees none of it.
+        argv = docker_argv(control, image, docker)
+        return command.run(control, argv, also_allow=DOCKER_CLIENT, on_stop=kill_container)
     finally:
         reaper.cancel_on_death(name)

@@ -1,0 +1,45 @@
+"""Plugins run with an environment built for them: nothing of the server's settings or secrets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from jobgraph.tasks.runners import command
+from jobgraph.tasks.runners.environment import allowed, plugin_environment
+from tests.tasks.test_pool import Job
+
+SECRETS = {"JOBGRAPH_ADMIN_TOKEN": "the-admin-token", "JOBGRAPH_DATABASE_URL": "postgresql://u:pw@db/x", "AWS_SECRET_ACCESS_KEY": "k"}
+JOB_VARIABLES = {"JOBGRAPH_JOB_ID", "JOBGRAPH_INPUT_DIR", "JOBGRAPH_OUTPUT_DIR"}
+
+
+def test_the_environment_keeps_the_allowlist_and_adds_the_jobs_variables() -> None:
+    source = {"PATH": "/bin", "LANG": "C.UTF-8", "LC_ALL": "C", **SECRETS}
+    env = plugin_environment(source, {"JOBGRAPH_JOB_ID": "j1"})
+    assert env == {"PATH": "/bin", "LANG": "C.UTF-8", "LC_ALL": "C", "JOBGRAPH_JOB_ID": "j1"}
+    assert plugin_environment({"DOCKER_HOST": "unix:///x"}, extra=["DOCKER_HOST"]) == {"DOCKER_HOST": "unix:///x"}
+
+
+def test_a_command_plugin_sees_no_secret_of_the_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    job = Job(tmp_path / "job")
+    outcome = command.run(job.control, ["env"])
+    assert outcome.kind == "finished", outcome
+    seen = dict(line.split("=", 1) for line in job.messages if "=" in line)
+    assert not set(SECRETS) & set(seen)
+    assert all(allowed(name) or name in JOB_VARIABLES for name in seen), seen
+    assert seen["PATH"] == os.environ["PATH"]
+    assert seen["JOBGRAPH_OUTPUT_DIR"] == str(job.control.output_dir)
+
+
+def test_a_python_plugin_in_a_process_sees_only_the_allowlist(tmp_path: Path) -> None:
+    # The pool's children come from a forkserver that has the worker's whole environment.
+    assert any(not allowed(name) for name in os.environ), "the test needs a variable to hide"
+    outcome = Job(tmp_path / "job").run("environment")
+    assert outcome.kind == "finished", outcome
+    seen = outcome.result
+    assert all(allowed(name) or name in JOB_VARIABLES for name in seen), sorted(seen)
+    assert seen["JOBGRAPH_JOB_ID"] == "job"
