@@ -80,3 +80,9 @@ def spawns_and_blocks(ctx: JobContext) -> None:
 def environment(ctx: JobContext) -> dict[str, str]:
     """The environment the plugin sees."""
     return dict(os.environ)
+
+
+def initial_environment(ctx: JobContext) -> list[str]:
+    """The names in the process's initial environment block, as /proc shows it to anyone."""
+    raw = Path("/proc/self/environ").read_bytes()
+    return sorted(entry.split(b"=", 1)[0].decode() for entry in raw.split(b"\0") if entry)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from jobgraph.tasks.runners import command
 from jobgraph.tasks.runners.environment import allowed, plugin_environment
-from tests.tasks.test_pool import Job
+from tests.tasks.test_pool import ROOT, Job
 
 SECRETS = {"JOBGRAPH_ADMIN_TOKEN": "the-admin-token", "JOBGRAPH_DATABASE_URL": "postgresql://u:pw@db/x", "AWS_SECRET_ACCESS_KEY": "k"}
 JOB_VARIABLES = {"JOBGRAPH_JOB_ID", "JOBGRAPH_INPUT_DIR", "JOBGRAPH_OUTPUT_DIR"}
@@ -43,3 +46,30 @@ def test_a_python_plugin_in_a_process_sees_only_the_allowlist(tmp_path: Path) ->
     seen = outcome.result
     assert all(allowed(name) or name in JOB_VARIABLES for name in seen), sorted(seen)
     assert seen["JOBGRAPH_JOB_ID"] == "job"
+
+
+WORKER = """
+import json, sys
+from pathlib import Path
+from tests.tasks.test_pool import ROOT, Job
+outcome = Job(Path(sys.argv[1])).run("initial_environment")
+print(json.dumps([outcome.kind, outcome.result]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_python_plugins_process_starts_without_the_workers_secrets(tmp_path: Path) -> None:
+    """Not even in /proc/self/environ: its forkserver starts with the plugins' environment."""
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER, str(tmp_path / "job")],
+        cwd=ROOT,
+        env={**os.environ, **SECRETS, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    kind, names = json.loads(done.stdout.splitlines()[-1])
+    assert kind == "finished"
+    assert not set(SECRETS) & set(names)
+    assert all(allowed(name) for name in names), names

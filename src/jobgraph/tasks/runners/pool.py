@@ -25,6 +25,7 @@ from typing import Any
 
 from jobgraph.tasks.runners import reaper
 from jobgraph.tasks.runners.base import Control, Outcome
+from jobgraph.tasks.runners.environment import plugin_environment
 
 START_METHOD = "forkserver"  # or "spawn": same warm cost, a slower start, no shared server
 POLL_SECONDS = 0.05
@@ -72,6 +73,27 @@ class Child:
         return code
 
 
+_forkserver_lock = threading.Lock()
+
+
+def _start_forkserver() -> None:
+    """Start the forkserver (if it is not running) with the environment built for plugins, so
+    its children's initial environment (/proc/self/environ) holds none of the worker's settings
+    or secrets. The worker's own environment is swapped for those few milliseconds only: its
+    threads read their settings once, at start."""
+    from multiprocessing import forkserver
+
+    with _forkserver_lock:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(plugin_environment(saved))
+        try:
+            forkserver.ensure_running()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
 class Pool:
     def __init__(self, start_method: str = START_METHOD) -> None:
         self.start_method = start_method
@@ -94,6 +116,8 @@ class Pool:
         from jobgraph.tasks.runners import child
 
         ctx = self._ctx()
+        if self.start_method == "forkserver":
+            _start_forkserver()
         parent_conn, child_conn = ctx.Pipe()
         process = ctx.Process(target=child.serve, args=(child_conn,), name="jobgraph-plugin", daemon=True)
         try:
