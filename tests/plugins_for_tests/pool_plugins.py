@@ -86,3 +86,8 @@ def initial_environment(ctx: JobContext) -> list[str]:
     """The names in the process's initial environment block, as /proc shows it to anyone."""
     raw = Path("/proc/self/environ").read_bytes()
     return sorted(entry.split(b"=", 1)[0].decode() for entry in raw.split(b"\0") if entry)
+
+
+def variables(ctx: JobContext) -> dict[str, Any]:
+    """What the plugin's declared variables look like to it: in ctx.env and in os.environ."""
+    return {"ctx": ctx.env, "environ": {k: v for k, v in os.environ.items() if k.startswith("PLUGIN_")}}

@@ -112,3 +112,23 @@ def test_the_claim_is_a_range_scan_of_the_ready_index(rt: Runtime, admin: Viewer
         conn.rollback()
     assert "ix_jobs_claim" in plan, plan
     assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_plugins_variables_are_checked_at_registration(rt: Runtime) -> None:
+    import pytest
+
+    from jobgraph.errors import BadInput
+    from jobgraph.resolvers import plugins
+
+    spec = plugins.PluginSpec(plugin_id="p.env", kind="command", entrypoint=["true"], env={"API_KEY": "k"})
+    assert plugins.register_plugin(rt, None, spec).env == {"API_KEY": "k"}
+    for env, why in (
+        ({"JOBGRAPH_ADMIN_TOKEN": "x"}, "reserved"),
+        ({"1BAD": "x"}, "not a variable name"),
+        ({"OK": 3}, "must be a string"),
+        ({"OK": "a\x00b"}, "no NUL"),
+        (["A=1"], "an object"),
+    ):
+        spec.env = env  # type: ignore[assignment]
+        with pytest.raises(BadInput, match=why):
+            plugins.register_plugin(rt, None, spec)

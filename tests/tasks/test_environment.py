@@ -73,3 +73,31 @@ def test_a_python_plugins_process_starts_without_the_workers_secrets(tmp_path: P
     assert kind == "finished"
     assert not set(SECRETS) & set(names)
     assert all(allowed(name) for name in names), names
+
+
+def test_a_plugins_declared_variables_reach_its_runs_and_no_further(tmp_path: Path) -> None:
+    first = Job(tmp_path / "first")
+    first.control.env = {"PLUGIN_API_KEY": "k1"}
+    outcome = first.run("variables")
+    assert outcome.result["environ"] == {"PLUGIN_API_KEY": "k1"}
+    assert outcome.result["ctx"]["PLUGIN_API_KEY"] == "k1"
+    assert outcome.result["ctx"]["JOBGRAPH_JOB_ID"] == "first"
+    # The next job on the (same, warm) child does not inherit them.
+    assert Job(tmp_path / "second").run("variables").result["environ"] == {}
+
+
+def test_a_thread_plugin_gets_its_variables_through_its_context(tmp_path: Path) -> None:
+    from jobgraph.tasks.runners import python_thread
+
+    job = Job(tmp_path / "job")
+    job.control.env = {"PLUGIN_API_KEY": "k1"}
+    outcome = python_thread.run(job.control, "tests.plugins_for_tests.pool_plugins:variables")
+    assert outcome.result["ctx"]["PLUGIN_API_KEY"] == "k1"
+    assert "PLUGIN_API_KEY" not in os.environ  # the worker's own environment is not touched
+
+
+def test_a_command_plugin_gets_its_declared_variables(tmp_path: Path) -> None:
+    job = Job(tmp_path / "job")
+    job.control.env = {"PLUGIN_API_KEY": "k1"}
+    command.run(job.control, ["sh", "-c", "echo key=$PLUGIN_API_KEY"])
+    assert "key=k1" in job.messages

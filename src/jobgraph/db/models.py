@@ -63,6 +63,7 @@ class Plugin(SQLModel, table=True):
     attempts: int = Field(default=1)
     queue: str = Field(default="default", max_length=100)
     isolation: str = Field(default="process", max_length=16)  # process | thread (python only)
+    env: dict[str, str] = _json(dict)  # variables declared at registration, given to its runs
     enabled: bool = Field(default=True)
     icon: Any = _json()
     display_strategy: Any = _json()

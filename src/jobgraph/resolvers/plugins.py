@@ -38,6 +38,26 @@ class PluginSpec:
     enabled: bool = True
     icon: Any = None
     display_strategy: Any = None
+    env: dict[str, str] | None = None  # variables its runs get, beside the allowlisted ones
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_ENV = 64
+MAX_ENV_VALUE = 4096
+
+
+def _check_env(env: Any) -> None:
+    if env is None:
+        return
+    if not isinstance(env, dict) or len(env) > MAX_ENV:
+        raise BadInput(f"env is an object of at most {MAX_ENV} variables, name to string value")
+    for name, value in env.items():
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            raise BadInput(f"env: {name!r} is not a variable name ([A-Za-z_][A-Za-z0-9_]*, up to 128)")
+        if name.startswith("JOBGRAPH_"):
+            raise BadInput(f"env: {name} is reserved (JOBGRAPH_ names are jobgraph's own)")
+        if not isinstance(value, str) or len(value) > MAX_ENV_VALUE or "\x00" in value:
+            raise BadInput(f"env: the value of {name} must be a string of at most {MAX_ENV_VALUE} characters, no NUL")
 
 
 def check_queue(queue: str) -> str:
@@ -78,6 +98,7 @@ def _check(spec: PluginSpec) -> None:
         check_json_value(value, what)
     check_schema(spec.input_schema, "inputSchema")
     check_schema(spec.feedback_schema, "feedbackSchema")
+    _check_env(spec.env)
     if spec.name is not None and not 1 <= len(spec.name) <= 200:
         raise BadInput("name must be 1 to 200 characters")
 
@@ -106,6 +127,7 @@ def register_plugin(rt: Runtime, viewer: Viewer | None, spec: PluginSpec) -> Plu
         plugin.enabled = spec.enabled
         plugin.icon = spec.icon
         plugin.display_strategy = spec.display_strategy
+        plugin.env = dict(spec.env or {})
         plugin.updated_at = now
         s.add(plugin)
     return plugin
@@ -159,6 +181,7 @@ MANIFEST_KEYS = {
     "enabled": "enabled",
     "icon": "icon",
     "displayStrategy": "display_strategy",
+    "env": "env",
 }
 
 

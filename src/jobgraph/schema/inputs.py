@@ -87,6 +87,11 @@ class PluginInput:
     enabled: bool = True
     icon: JSON | None = None
     display_strategy: JSON | None = None
+    env: JSON | None = strawberry.field(
+        default=None,
+        description="Variables the plugin's runs get (name to string), beside PATH, HOME, LANG and the like. "
+        "Readable back only by name.",
+    )
 
     def to_spec(self) -> PluginSpec:
         return PluginSpec(
@@ -105,6 +110,7 @@ class PluginInput:
             enabled=self.enabled,
             icon=self.icon,
             display_strategy=self.display_strategy,
+            env=cast(dict[str, str] | None, self.env),
         )
 
 

@@ -135,6 +135,7 @@ class Plugin:
     enabled: bool
     icon: JSON | None
     display_strategy: JSON | None
+    env_names: list[str] = strawberry.field(description="The variables declared for its runs (values are not shown).")
     created_at: datetime
     updated_at: datetime
 
@@ -156,6 +157,7 @@ class Plugin:
             enabled=row.enabled,
             icon=row.icon,
             display_strategy=row.display_strategy,
+            env_names=sorted(row.env or {}),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

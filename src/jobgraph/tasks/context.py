@@ -21,8 +21,10 @@ class JobContext:
         output_dir: Path,
         send: Callable[[tuple[Any, ...]], None],
         cancel_event: threading.Event,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.payload = payload
+        self.env = dict(env or {})  # the plugin's declared variables and the job's own
         self.output_dir = output_dir
         self._send = send
         self._cancel = cancel_event

@@ -174,6 +174,7 @@ class Executor:
             message=message,
             progress=progress,
             flush_progress=flush,
+            env=dict(plugin.env or {}),
         )
 
     def _run_plugin(self, attempt: Attempt, control: Control) -> Outcome:

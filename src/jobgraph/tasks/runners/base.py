@@ -28,6 +28,7 @@ class Control:
     message: Callable[[str, int], None]
     progress: Callable[[float, str | None], None]
     flush_progress: Callable[[], None] = lambda: None
+    env: dict[str, str] = field(default_factory=dict)  # the plugin's declared variables
     stop_event: threading.Event = field(default_factory=threading.Event)
     stop_reason: str = ""  # "cancel" | "shutdown"
     started: float = field(default_factory=time.monotonic)

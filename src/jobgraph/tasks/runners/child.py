@@ -81,8 +81,8 @@ def serve(conn: Connection) -> None:
 
     threading.Thread(target=listen, name="jobgraph-child-listener", daemon=True).start()
     while (item := jobs.get()) is not None:
-        (_, _seq, entrypoint, payload, work_dir), cancel = item
-        final = _run_one(entrypoint, payload, Path(work_dir), cancel, send)
+        (_, _seq, entrypoint, payload, work_dir, env), cancel = item
+        final = _run_one(entrypoint, payload, Path(work_dir), env, cancel, send)
         unfit = _reset(home, environ)
         _signals(on_sigterm)
         try:
@@ -100,13 +100,15 @@ def _run_one(
     entrypoint: str,
     payload: dict[str, Any],
     work_dir: Path,
+    env: dict[str, str],
     cancel: threading.Event,
     send: Callable[[tuple[Any, ...]], None],
 ) -> tuple[Any, ...]:
     try:
         os.chdir(work_dir)
-        os.environ.update(job_variables(payload.get("jobId"), work_dir / "input", work_dir / "output"))
-        ctx = JobContext(payload, work_dir / "output", send, cancel)
+        variables = {**env, **job_variables(payload.get("jobId"), work_dir / "input", work_dir / "output")}
+        os.environ.update(variables)  # undone by _reset after the job
+        ctx = JobContext(payload, work_dir / "output", send, cancel, variables)
         result = load_callable(entrypoint)(ctx)
         json.dumps(result)
     except JobCancelled:

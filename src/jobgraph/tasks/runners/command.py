@@ -47,7 +47,7 @@ def run(
     """Run `argv` with the environment built for plugins (and the worker's variables named in
     `also_allow`); `on_stop` also runs when it is stopped (for what lives outside its group)."""
     job_json = json.dumps(control.payload.get("input"))
-    job = job_variables(control.payload.get("jobId"), control.input_dir, control.output_dir)
+    job = {**control.env, **job_variables(control.payload.get("jobId"), control.input_dir, control.output_dir)}
     try:
         process = subprocess.Popen(
             argv,

@@ -180,7 +180,8 @@ class Pool:
 
     # -- jobs
     def run(self, control: Control, entrypoint: str) -> Outcome:
-        job = ("job", next(self._seq), entrypoint, control.payload, str(control.work_dir.absolute()))
+        work_dir = str(control.work_dir.absolute())
+        job = ("job", next(self._seq), entrypoint, control.payload, work_dir, control.env)
         for attempt in range(2):  # an idle child can die unseen (e.g. the OOM killer): one retry
             try:
                 child = self.checkout()

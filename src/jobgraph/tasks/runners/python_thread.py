@@ -16,6 +16,7 @@ import time
 from jobgraph.tasks.context import JobCancelled, JobContext
 from jobgraph.tasks.runners.base import Control, Outcome
 from jobgraph.tasks.runners.entrypoints import error_text, load_callable
+from jobgraph.tasks.runners.environment import job_variables
 
 
 class _Stopped(BaseException):
@@ -50,7 +51,10 @@ def run(control: Control, entrypoint: str) -> Outcome:
         elif event[0] == "progress":
             control.progress(float(event[1]), event[2])  # type: ignore[arg-type]
 
-    ctx = JobContext(control.payload, control.output_dir, send, cancel)
+    # The worker's process environment is shared by its threads: the plugin's variables come
+    # through ctx.env only.
+    variables = {**control.env, **job_variables(control.payload.get("jobId"), control.input_dir, control.output_dir)}
+    ctx = JobContext(control.payload, control.output_dir, send, cancel, variables)
     guard = threading.Thread(target=watchdog, name="jobgraph-stop-watchdog", daemon=True)
     guard.start()
     try:
