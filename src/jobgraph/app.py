@@ -57,6 +57,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from jobgraph.web import redaction
+
+        redaction.install()  # after the server configured its logging
         await service.start()
         app.state.rt = service.rt
         app.state.service = service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,12 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_body_bytes: int = 2 * 1024 * 1024
     access_token_seconds: int = 3600
+
+    # LANraragi's Minion status route: "public" (as LANraragi: anyone sees a job's state, task,
+    # error and notes), "limited" (anyone sees state and task; error and notes need a token that
+    # may see the job) or "token" (a token is needed, and only jobs it may see are found).
+    minion_status: Literal["public", "limited", "token"] = "public"
+    metrics_token: bool = False  # /metrics answers only a token with manageServer
 
     builtin_plugins: bool = True
     graphql_allowed_origins: list[str] = Field(default_factory=list)

@@ -426,6 +426,7 @@ class PublicStatus:
     plugin_name: str
     error_message: str | None
     notes: dict[str, Any]
+    user_id: int  # whose job: for views that show more to those who may see it
 
 
 def public_status(rt: Runtime, number: int) -> PublicStatus | None:
@@ -435,13 +436,15 @@ def public_status(rt: Runtime, number: int) -> PublicStatus | None:
         return None
     with rt.db.session() as s:
         row = s.execute(
-            select(Job.status, Plugin.name, Job.error_message, Job.notes)
+            select(Job.status, Plugin.name, Job.error_message, Job.notes, Job.user_id)
             .join(Plugin, Plugin.plugin_id == Job.plugin_id)  # type: ignore[arg-type]
             .where(Job.number == number)
         ).first()
     if row is None:
         return None
-    return PublicStatus(status=row[0], plugin_name=row[1], error_message=row[2], notes=dict(row[3] or {}))
+    return PublicStatus(
+        status=row[0], plugin_name=row[1], error_message=row[2], notes=dict(row[3] or {}), user_id=row[4]
+    )
 
 
 def delete_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> bool:

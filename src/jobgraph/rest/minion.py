@@ -178,18 +178,28 @@ def _lrr(operation: str, view: Callable[[Request], Awaitable[Response]]) -> Call
 
 
 async def job_status(request: Request) -> Response:
+    """Public, as LANraragi documents it, unless `JOBGRAPH_MINION_STATUS` says otherwise."""
+    access = runtime(request).settings.minion_status
     number = parse_number(request.path_params["id"])
+    viewer = None
+    if access == "token" or (access == "limited" and "authorization" in request.headers):
+        viewer = await viewer_from_bearer(request, allow_base64=True)
     status = await call(jobs.public_status, runtime(request), number)
-    if status is None:
+    if status is None or (access == "token" and not _may_see(viewer, status.user_id)):
         raise NotFound(NO_JOB)
+    detailed = access == "public" or _may_see(viewer, status.user_id)
     return JSONResponse(
         {
             "state": STATE[status.status],
             "task": status.plugin_name,
-            "error": minion_error(status.status, status.error_message),
-            "notes": status.notes,
+            "error": minion_error(status.status, status.error_message) if detailed else None,
+            "notes": status.notes if detailed else {},
         }
     )
+
+
+def _may_see(viewer: Viewer | None, user_id: int) -> bool:
+    return viewer is not None and viewer.may_see_job_of(user_id)
 
 
 async def job_detail(request: Request) -> Response:

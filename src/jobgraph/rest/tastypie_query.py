@@ -26,6 +26,7 @@ from jobgraph.rest.tastypie_model import (
 Params = Sequence[tuple[str, str]]
 
 # Query parameters that are not filters.
+CREDENTIALS = ("username", "api_key")
 RESERVED = frozenset({"format", "limit", "offset", "order_by", "username", "api_key", "always_return_data"})
 LOOKUP_SEP = "__"
 LOOKUP_OPS = {"exact": "eq", "in": "in", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "isnull": "isnull"}
@@ -191,8 +192,9 @@ def parse_list_query(params: Params) -> ListQuery:
 
 
 def page_uri(params: Params, limit: int, offset: int) -> str:
-    """The list URI of another page: `offset` and `limit` first, then the other parameters as given."""
-    others = [(k, v) for k, v in params if k not in ("limit", "offset")]
+    """The list URI of another page: `offset` and `limit` first, then the other parameters as given,
+    but never the caller's credentials (they would travel on in every link the client follows)."""
+    others = [(k, v) for k, v in params if k not in ("limit", "offset", *CREDENTIALS)]
     return f"{RESOURCE_PATH}?{urlencode([('offset', str(offset)), ('limit', str(limit)), *others])}"
 
 

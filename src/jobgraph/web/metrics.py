@@ -28,7 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -176,6 +176,10 @@ async def metrics_endpoint(request: Request) -> Response:
     from starlette.concurrency import run_in_threadpool
 
     state = request.app.state
+    if state.rt.settings.metrics_token:
+        refused = await run_in_threadpool(_refusal, state.rt, request.headers.get("authorization", ""))
+        if refused is not None:
+            return refused
     collector: QueueCollector | None = getattr(state, "queue_collector", None)
     rt = getattr(state, "rt", None)
     if collector is None and rt is not None:
@@ -185,6 +189,21 @@ async def metrics_endpoint(request: Request) -> Response:
     except Exception as exc:  # the database is away: still serve the process's own metrics
         body = generate_latest(REGISTRY) + f"# queue metrics unavailable: {type(exc).__name__}\n".encode()
     return Response(body, media_type=CONTENT_TYPE)
+
+
+def _refusal(rt: Runtime, authorization: str) -> Response | None:
+    """With JOBGRAPH_METRICS_TOKEN: None for a token with manageServer, else the 401 or 403."""
+    from jobgraph.errors import DomainError
+    from jobgraph.resolvers import users
+    from jobgraph.resolvers.viewer import Privilege
+
+    scheme, _, secret = authorization.partition(" ")
+    try:
+        users.authenticate(rt, secret.strip() if scheme.lower() == "bearer" else None).require(Privilege.MANAGE_SERVER)
+    except DomainError as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse({"error": exc.message}, status_code=exc.http_status, headers=headers)
+    return None
 
 
 def metrics_routes() -> list[BaseRoute]:
