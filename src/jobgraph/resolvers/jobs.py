@@ -276,8 +276,10 @@ def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
             s.add_all(JobDependency(child_number=job.number, parent_number=parent) for parent in parents)
         s.flush()
         # A strict child of a parent that already failed fails now, naming it.
-        waiting = [job for job in created if job.hold == "parents"]
-        settled = dependencies.settle(s, _ended_parents(s, waiting)) if waiting else dependencies.Settled()
+        waiting = {
+            n for job, (_, _, parents) in zip(created, checked, strict=True) if job.hold == "parents" for n in parents
+        }
+        settled = dependencies.settle(s, _ended(s, waiting)) if waiting else dependencies.Settled()
     for job in created:
         rt.events.publish(event_for("created", job))
     settled.publish(rt)
@@ -285,10 +287,8 @@ def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
     return created
 
 
-def _ended_parents(s: Session, children: list[Job]) -> list[Job]:
-    numbers = {n for child in children for n in dependencies.parents_of(s, child.number or 0)}
-    if not numbers:
-        return []
+def _ended(s: Session, numbers: set[int]) -> list[Job]:
+    """Those of these jobs that have ended."""
     return [p for p in s.scalars(select(Job).where(Job.number.in_(numbers))) if p.status in ENDED_STATUSES]  # type: ignore[attr-defined]
 
 

@@ -112,9 +112,10 @@ class Completer:
         if not batch:
             return
         rt = self.rt
-        left = retry_while_disconnected("recording finished jobs", lambda: completion.finish_many(rt, batch))
+        left = retry_while_disconnected("record", "recording finished jobs", lambda: completion.finish_many(rt, batch))
         for f in left:
             retry_while_disconnected(
+                "record",
                 f"recording job {f.attempt.job.job_id}",
                 lambda f=f: completion.finish(rt, f.attempt, f.result, f.outputs),  # type: ignore[misc]
             )

@@ -114,7 +114,7 @@ class Executor:
 
         # Guarded writes are safe to repeat: a database that restarts while the plugin ran must
         # not leave the job running under a worker that is alive.
-        retry_while_disconnected(f"recording job {attempt.job.job_id}", record)
+        retry_while_disconnected("record", f"recording job {attempt.job.job_id}", record)
 
     def _control(self, attempt: Attempt) -> Control:
         rt = self.rt

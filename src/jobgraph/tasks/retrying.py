@@ -23,9 +23,15 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def retry_while_disconnected(
-    what: str, fn: Callable[[], T], *, give_up: Callable[[], bool] = lambda: False, first_delay: float = 0.05
+    operation: str,
+    what: str,
+    fn: Callable[[], T],
+    *,
+    give_up: Callable[[], bool] = lambda: False,
+    first_delay: float = 0.05,
 ) -> T:
-    """Call `fn` until it does not fail for want of a database (it must be safe to repeat)."""
+    """Call `fn` until it does not fail for want of a database (it must be safe to repeat).
+    `operation` labels the metric (a few fixed names); `what` goes to the log."""
     delay = first_delay
     while True:
         try:
@@ -33,7 +39,7 @@ def retry_while_disconnected(
         except Exception as exc:
             if not is_connection_error(exc) or give_up():
                 raise
-            metrics.DATABASE_ERRORS.labels(what.split(" ")[0]).inc()
+            metrics.DATABASE_ERRORS.labels(operation).inc()
             log.warning("%s: the database is unreachable (%s); retrying in %.2g s", what, type(exc).__name__, delay)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
