@@ -151,3 +151,27 @@ def test_a_result_that_cannot_be_stored_fails_the_attempt(api: Api) -> None:
     done = api.wait_for(api.create_job("t.nan")["jobId"])
     assert done["status"] == "failed"
     assert done["errorMessage"] == "the plugin's result holds nan, which is not a JSON number"
+
+
+def test_identical_queries_are_validated_once(api: Api) -> None:
+    """The validation cache is keyed by the document and the rules: the limiters' rules are built
+    once, so the same query is a cache hit from the second time on."""
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    cache = _get_validate_cache(1024)
+    query = "query CacheProbe($id: ID!) { job(jobId: $id) { jobId } }"
+    api.gql(query, {"id": "0"})
+    before = cache.cache_info()
+    for n in range(1, 21):
+        api.gql(query, {"id": str(n)})
+    after = cache.cache_info()
+    assert after.hits - before.hits == 20
+    assert after.misses == before.misses
+
+
+
+def test_the_limits_still_apply_when_the_validation_is_cached(api: Api) -> None:
+    aliases = "{ " + " ".join(f"b{i}: me {{ email }}" for i in range(40)) + " }"
+    for _ in range(2):  # refused the first time (a miss) and the second (a hit)
+        body = api.gql(aliases, expect_errors=True)
+        assert "aliases" in body["errors"][0]["message"].lower()

@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -38,6 +39,12 @@ class JobgraphSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
+    # The depth and alias limiters make a new rule class per instance, and the validation cache
+    # is keyed by the rule classes: build them once here, so every request hits the same key.
+    limits = (
+        QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules
+        + MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules
+    )
     return JobgraphSchema(
         query=Query,
         mutation=Mutation,
@@ -46,9 +53,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             # Clients send the same few documents again and again: parse and validate each once.
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: AddValidationRules(limits),
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: MaskErrors(should_mask_error=_mask, error_message="internal server error"),
         ],
     )
