@@ -1,5 +1,7 @@
-"""API: requests per second and p99 latency on one `jobgraph serve` process (PostgreSQL, Redis,
-no workers in it), beside trivial requests on the same server.
+"""API: single-client latency and many-client throughput on one `jobgraph serve` process
+(PostgreSQL, Redis, no workers in it), each as a ratio to the trivial `{ __typename }` on the
+same server in the same run. Goals (issue 9): one nested job within 3x of `{ __typename }`, a page
+of 100 nested jobs within 8x, single client.
 
     python bench/api.py [--seconds 5] [--clients 8]
 
@@ -22,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cluster import Cluster, gql, median, percentile, row, wait_until
+from _cluster import Cluster, goal, gql, median, percentile, row, wait_until
 
 NESTED = """jobId number status priority queue input result notes errorMessage createdAt startedAt finishedAt
   plugin { pluginId name version } user { email } messages { status text createdAt }
@@ -96,19 +98,36 @@ def main() -> None:
             ),
             ("GraphQL page of 100 jobs, nested", lambda c: ok(c.post("/graphql", json={"query": PAGE}))),
         ]
-        results = {name: load(args.clients, args.seconds, request, cluster.client) for name, request in cases}
+        single = {name: load(1, args.seconds, request, cluster.client) for name, request in cases}
+        loaded = {name: load(args.clients, args.seconds, request, cluster.client) for name, request in cases}
     finally:
         cluster.close()
-    healthz = results["GET /healthz (baseline)"]
-    trivial = results["GraphQL { __typename } (baseline)"]
-    print(f"API: one `jobgraph serve` process, {args.clients} client threads, {args.seconds:g} s each")
-    for name, (rate, latencies) in results.items():
-        base = trivial if "GraphQL" in name else healthz
-        base_name = "__typename" if "GraphQL" in name else "/healthz"
-        is_base = "baseline" in name
-        print(row(f"{name}: requests/s", rate, "req/s", None if is_base else base[0], base_name))
-        print(row("    p50", median(latencies), "ms"))
-        print(row("    p99", percentile(latencies, 99), "ms", None if is_base else percentile(base[1], 99), base_name))
+    print(f"API: one `jobgraph serve` process; {args.seconds:g} s per figure; ratios to the baseline of the same run")
+    print("Single client (latency):")
+    for name, (_, latencies) in single.items():
+        base_name, base = _baseline(name, single)
+        print(row(f"{name}: p50", median(latencies), "ms", None if base is None else median(base[1]), base_name))
+        print(row("    p99", percentile(latencies, 99), "ms"))
+    trivial = median(single["GraphQL { __typename } (baseline)"][1])
+    for name, limit in (("GraphQL one job, nested", 3), ("GraphQL page of 100 jobs, nested", 8)):
+        ratio = median(single[name][1]) / trivial
+        print(goal(f"{name} within {limit}x of {{ __typename }} (now {ratio:.1f}x)", ratio <= limit))
+    print(f"{args.clients} clients (throughput):")
+    for name, (rate, latencies) in loaded.items():
+        base_name, base = _baseline(name, loaded)
+        print(row(f"{name}: requests/s", rate, "req/s", None if base is None else base[0], base_name))
+        print(row("    p99", percentile(latencies, 99), "ms"))
+
+
+def _baseline(
+    name: str, results: dict[str, tuple[float, list[float]]]
+) -> tuple[str, tuple[float, list[float]] | None]:
+    """What `name` is compared with: nothing for a baseline, else `{ __typename }` for GraphQL."""
+    if "baseline" in name:
+        return "", None
+    if "GraphQL" in name:
+        return "__typename", results["GraphQL { __typename } (baseline)"]
+    return "/healthz", results["GET /healthz (baseline)"]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ queue "default", of jobgraph.noop, priority random in -5..5. "Empty" is size 0: 
 the claims take.
 
 Timed: the claim the workers run, called as they call it, each one its own committed
-transaction: `jobgraph.resolvers.claiming.claim(rt, worker_id, "default", limit)` when it can be
+transaction: `jobgraph.resolvers.claiming.claim(unit, worker_id, "default", limit)` when it can be
 imported, else today's `jobgraph.resolvers.execution.claim(rt, worker_id, ["default"])` (one job
 per claim: `limit` does not apply). The script says which it used. `warmup` claims first (not
 counted; psycopg prepares a statement from its fifth run), then `claims` timed ones: median and
@@ -53,7 +53,9 @@ def claim_function(which: str) -> tuple[str, Callable[[Any, int, int], int]]:
         else:
 
             def many(rt: Any, worker_id: int, limit: int) -> int:
-                return len(claim_many(rt, worker_id, QUEUE, limit))
+                from jobgraph.unit import in_unit
+
+                return len(in_unit(rt, claim_many, worker_id, QUEUE, limit, write=True))
 
             return "jobgraph.resolvers.claiming.claim(rt, worker_id, queue, limit)", many
 
@@ -70,7 +72,9 @@ def register_worker(rt: Any) -> int:
         from jobgraph.resolvers.liveness import register_worker as register
     except ImportError:
         from jobgraph.resolvers.execution import register_worker as register
-    return int(register(rt, None))
+    from jobgraph.unit import in_unit
+
+    return int(in_unit(rt, register, None, write=True))
 
 
 # What the seeded rows hold, by column; the columns the table has are filled, and a required
@@ -181,9 +185,10 @@ def main() -> None:
         rt = in_process_runtime(cluster)
         from jobgraph.resolvers.plugins import register_builtin_plugins
         from jobgraph.resolvers.users import ensure_admin
+        from jobgraph.unit import in_unit
 
-        ensure_admin(rt)
-        register_builtin_plugins(rt)
+        in_unit(rt, ensure_admin, write=True)
+        in_unit(rt, register_builtin_plugins, write=True)
         user_id = int(cluster.scalar("SELECT min(id) FROM users"))
         worker_id = register_worker(rt)
         what, claim = claim_function(args.claim)

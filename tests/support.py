@@ -137,3 +137,11 @@ def wait_for_event(
             changed.clear()
     finally:
         remove()
+
+
+def unit_call(rt: Runtime, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(unit, *args)` in a write unit of its own, committed when it returns (a test's step)."""
+    from jobgraph.unit import unit_of_work
+
+    with unit_of_work(rt, write=True) as u:
+        return fn(u, *args, **kwargs)

@@ -50,5 +50,12 @@ class Conflict(DomainError):
     http_status = 409
 
 
+class TooManySubscriptions(DomainError):
+    """A connection or a user holds as many subscriptions open as the settings allow."""
+
+    code = "TOO_MANY_SUBSCRIPTIONS"
+    http_status = 429
+
+
 class SchemaOutOfDate(RuntimeError):
     """The database's schema is behind this jobgraph (run `jobgraph migrate`)."""

@@ -118,6 +118,11 @@ class Subscription:
     async def __anext__(self) -> JobEvent:
         return await self._entry[1].get()
 
+    def pending(self, limit: int) -> list[JobEvent]:
+        """Up to `limit` events that have arrived already, without waiting."""
+        queue = self._entry[1]
+        return [queue.get_nowait() for _ in range(min(limit, queue.qsize()))]
+
     def close(self) -> None:
         with self._fanout.lock:
             self._fanout.queues.discard(self._entry)

@@ -13,6 +13,7 @@ from jobgraph.runtime import Runtime, build_runtime
 from jobgraph.settings import Settings
 from jobgraph.tasks.broker import BrokerDispatcher, make_broker
 from jobgraph.tasks.worker import WorkerService
+from jobgraph.unit import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,14 @@ class Service:
         broker = make_broker(settings)
         rt = self.rt = build_runtime(settings, dispatcher=BrokerDispatcher(broker))
         prepare_database(rt)
-        token = users.ensure_admin(rt)
+        with unit_of_work(rt, write=True) as u:
+            token = users.ensure_admin(u)
+            if settings.builtin_plugins:
+                plugins.register_builtin_plugins(u)
         if token:
             self.announce(
                 f"Created the first admin, {settings.admin_email}. Its API token (shown only now):\n\n    {token}\n"
             )
-        if settings.builtin_plugins:
-            plugins.register_builtin_plugins(rt)
         if self.start_workers:
             self.workers = WorkerService(
                 rt,

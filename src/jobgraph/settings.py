@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     worker_dead_after_seconds: float = 30.0  # a worker silent this long has gone away
     stop_grace_seconds: float = 1.0  # after a cancel, how long a plugin gets before a kill
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long running jobs get to finish
+    # Ended jobs (with their messages, outputs and feedback) are removed this many days after
+    # they end; None keeps them (results and feedback are what users come back for).
+    retain_jobs_days: float | None = Field(default=None, gt=0)
     auto_migrate: bool | None = None  # None: only on the embedded SQLite default
     metrics_port: int | None = None  # `jobgraph worker`: serve Prometheus metrics on this port
 
@@ -45,6 +48,15 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_body_bytes: int = 2 * 1024 * 1024
     access_token_seconds: int = 3600
+    # Totals of lists and queueStats are exact up to this many jobs; above it PostgreSQL's
+    # planner estimate, flagged as one (resolvers/counting.py). SQLite counts exactly always.
+    exact_count_limit: int = Field(default=10_000, ge=1)
+    # Subscriptions (GraphQL over WebSocket or HTTP streaming): how often a session's token is
+    # authenticated again (revocation and privilege changes take effect within this; its expiry
+    # ends the session at once), and how many subscriptions a connection and a user may hold open.
+    session_recheck_seconds: float = 5.0
+    max_subscriptions_per_connection: int = 100
+    max_subscriptions_per_user: int = 500
 
     # LANraragi's Minion status route: "public" (as LANraragi: anyone sees a job's state, task,
     # error and notes), "limited" (anyone sees state and task; error and notes need a token that

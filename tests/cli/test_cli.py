@@ -129,6 +129,58 @@ def test_users_tokens_and_plugins_from_the_command_line(env: dict[str, str]) -> 
     assert missing.returncode == 1 and "No such file" in missing.stderr
 
 
+def table(output: str) -> list[dict[str, str]]:
+    """A table as `token list` prints it: columns start where their header does."""
+    header, *rows = output.splitlines()
+    names = header.split()
+    starts = [header.index(name) for name in names]
+    ends = [*starts[1:], None]
+    return [{n: row[a:b].strip() for n, a, b in zip(names, starts, ends, strict=True)} for row in rows]
+
+
+def test_token_list_shows_every_user_s_tokens_and_what_they_derive_from(server: dict[str, str]) -> None:
+    assert jobgraph(server, "user", "create", "ann@example.com", "-p", "executePlugin").returncode == 0
+    made = jobgraph(server, "token", "create", "ann@example.com", "--name", "laptop", "--expires-days", "30")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    api_id, client_secret = secret.split(".", 1)
+    access = httpx.post(
+        f"{server['JOBGRAPH_URL']}/webapi/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": api_id, "client_secret": client_secret},
+    ).json()["access_token"]
+    access_id = access.split(".", 1)[0]
+
+    listed = jobgraph(server, "token", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split()[:7] == ["ID", "USER", "NAME", "CREATED", "EXPIRES", "REVOKED", "DERIVED-FROM"]
+    assert secret not in listed.stdout and access not in listed.stdout
+    rows = table(listed.stdout)
+    assert [r["USER"] for r in rows] == ["admin@example.com", "ann@example.com", "ann@example.com"]
+    admin, api_row, access_row = rows
+    assert (admin["NAME"], admin["EXPIRES"], admin["DERIVED-FROM"]) == ("JOBGRAPH_ADMIN_TOKEN", "-", "-")
+    assert (api_row["ID"], api_row["NAME"], api_row["REVOKED"], api_row["DERIVED-FROM"]) == (api_id, "laptop", "-", "-")
+    assert api_row["EXPIRES"] > api_row["CREATED"]
+    assert (access_row["ID"], access_row["NAME"], access_row["DERIVED-FROM"]) == (
+        access_id,
+        "oauth2 access token",
+        api_id,
+    )
+
+    only_ann = table(jobgraph(server, "token", "list", "--user", "ann@example.com").stdout)
+    assert [r["ID"] for r in only_ann] == [api_id, access_id]
+    assert jobgraph(server, "token", "revoke", api_id).stdout.strip() == f"revoked {api_id}"
+    after = table(jobgraph(server, "token", "list", "--user", "ann@example.com").stdout)
+    assert all(r["REVOKED"] >= r["CREATED"] for r in after)  # a date, not "-"
+    unknown = jobgraph(server, "token", "list", "--user", "nobody@example.com")
+    assert unknown.returncode == 1 and unknown.stderr.strip() == "error: no user 'nobody@example.com'"
+    me = httpx.post(
+        f"{server['JOBGRAPH_URL']}/graphql",
+        json={"query": "{ me { email } }"},
+        headers={"Authorization": f"Bearer {access}"},
+    )
+    assert me.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
 def test_job_commands_against_a_running_server(server: dict[str, str], tmp_path: Path) -> None:
     assert jobgraph(server, "plugin", "register", str(ROOT / "examples/count-lines/plugin.json")).returncode == 0
     echoed = jobgraph(server, "job", "submit", "jobgraph.echo", "-i", '{"hello": "world"}', "--wait")

@@ -19,6 +19,7 @@ from jobgraph.resolvers import plugins, users
 from tests.conftest import IN_CI
 from tests.production import own_services
 from tests.production.harness import Cluster
+from tests.support import unit_call
 
 LOCK_KEY = "jobgraph-tests:redis-db-lock:{}"
 Server = TypeVar("Server", own_services.PostgresServer, own_services.RedisServer)
@@ -57,8 +58,8 @@ def _running_cluster(tmp_path: Path, database_url: str, redis_url: str) -> Itera
     (tmp_path / "data").mkdir()
     try:
         running.migrate()
-        users.ensure_admin(running.rt)
-        plugins.register_builtin_plugins(running.rt)
+        unit_call(running.rt, users.ensure_admin)
+        unit_call(running.rt, plugins.register_builtin_plugins)
         yield running
     finally:
         running.stop_all()

@@ -33,7 +33,7 @@ from jobgraph.resolvers import plugins, users
 from jobgraph.runtime import Runtime, build_runtime
 from jobgraph.settings import Settings
 from tests.production import recorder
-from tests.support import ADMIN_EMAIL, ADMIN_TOKEN
+from tests.support import ADMIN_EMAIL, ADMIN_TOKEN, unit_call
 
 REPO = Path(__file__).resolve().parents[2]
 ENDED = ("finished", "failed", "cancelled", "invalidated")
@@ -260,15 +260,15 @@ class Cluster:
         spec = plugins.PluginSpec(
             plugin_id=plugin_id, kind="python", entrypoint=recorder.ENTRYPOINT, isolation=isolation, attempts=attempts
         )
-        plugins.register_plugin(self.rt, None, spec)
+        unit_call(self.rt, plugins.register_plugin, None, spec)
 
     def create_jobs(self, plugin_id: str, inputs: Iterable[Any], **fields: Any) -> list[str]:
         """Create jobs from this process (as another API process would): committed, then woken."""
-        viewer = users.viewer_for_email(self.rt, ADMIN_EMAIL)
+        viewer = unit_call(self.rt, users.viewer_for_email, ADMIN_EMAIL)
         specs = [job_cases.JobSpec(plugin_id=plugin_id, input=i, **fields) for i in inputs]
         created: list[str] = []
         for start in range(0, len(specs), 500):
-            created += [j.job_id for j in job_cases.create_jobs(self.rt, viewer, specs[start : start + 500])]
+            created += [j.job_id for j in unit_call(self.rt, job_cases.create_jobs, viewer, specs[start : start + 500])]
         return created
 
     def jobs(self, job_ids: Iterable[str] | None = None) -> dict[str, Job]:

@@ -88,7 +88,7 @@ def test_frozen_worker_is_presumed_dead_after_the_heartbeat_timeout(cluster: Clu
     log = str(cluster.runs_log)
     cluster.register_recorder("test.retry", isolation="process", attempts=2)
     frozen = cluster.start_worker("--threads", "2", "--queue", "frozen")
-    [job] = cluster.create_jobs("test.retry", [{"log": log, "hold": 1.5, "holdAttempts": 1}], queue="frozen")
+    [job] = cluster.create_jobs("test.retry", [{"log": log, "hold": 10, "holdAttempts": 1}], queue="frozen")
     wait_until(lambda: bool(recorder.pids(cluster.runs_log, job, 1)), 30, "the plugin to start", cluster.rt)
     # Only now the survivor (it serves every queue: started earlier, it could take the job first).
     cluster.start_worker("--threads", "2")

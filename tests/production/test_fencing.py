@@ -22,6 +22,7 @@ from jobgraph.resolvers import plugins
 from tests.production import fence_plugins
 from tests.production.harness import Cluster, Proc, wait_until
 from tests.production.own_services import OwnPostgres, RedisServer, pid_running
+from tests.support import unit_call
 
 pytestmark = [pytest.mark.slow]
 
@@ -32,7 +33,7 @@ FENCE_TOLERANCE = 1.5
 
 def _register(cluster: Cluster, plugin_id: str, kind: str, entrypoint: object, **fields: object) -> None:
     spec = plugins.PluginSpec(plugin_id=plugin_id, kind=kind, entrypoint=entrypoint, **fields)  # type: ignore[arg-type]
-    plugins.register_plugin(cluster.rt, None, spec)
+    unit_call(cluster.rt, plugins.register_plugin, None, spec)
 
 
 def _worker_ids(cluster: Cluster) -> dict[int, Proc]:

@@ -16,7 +16,7 @@ from jobgraph.redis_bus import RedisBus
 from jobgraph.resolvers import plugins
 from tests.production import recorder
 from tests.production.harness import Cluster, wait_until
-from tests.support import Api, make_settings
+from tests.support import Api, make_settings, unit_call
 
 
 @pytest.mark.postgres
@@ -101,8 +101,9 @@ def test_a_worker_of_every_queue_consumes_new_queues_promptly(cluster: Cluster) 
     log = str(cluster.runs_log)
     # No stale re-sends within this test: only the original wake-up can start the jobs.
     cluster.start_worker("--threads", "2", JOBGRAPH_STALE_WAKE_SECONDS="600", JOBGRAPH_SWEEP_SECONDS="0.2")
-    plugins.register_plugin(
+    unit_call(
         cluster.rt,
+        plugins.register_plugin,
         None,
         plugins.PluginSpec(
             plugin_id="test.gpu", kind="python", entrypoint=recorder.ENTRYPOINT, isolation="thread", queue="gpu"

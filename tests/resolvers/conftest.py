@@ -13,7 +13,7 @@ from jobgraph.db import migrate
 from jobgraph.resolvers import plugins, users
 from jobgraph.resolvers.viewer import Viewer
 from jobgraph.runtime import Runtime, build_runtime
-from tests.support import ADMIN_EMAIL, make_settings
+from tests.support import ADMIN_EMAIL, make_settings, unit_call
 
 
 @dataclass
@@ -28,8 +28,8 @@ class RecordingDispatcher:
 def rt(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
     runtime = build_runtime(make_settings(tmp_path, database_url), dispatcher=RecordingDispatcher())
     migrate.upgrade(runtime.db)
-    users.ensure_admin(runtime)
-    plugins.register_builtin_plugins(runtime)
+    unit_call(runtime, users.ensure_admin)
+    unit_call(runtime, plugins.register_builtin_plugins)
     try:
         yield runtime
     finally:
@@ -38,7 +38,7 @@ def rt(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
 
 @pytest.fixture
 def admin(rt: Runtime) -> Viewer:
-    return users.viewer_for_email(rt, ADMIN_EMAIL)
+    return unit_call(rt, users.viewer_for_email, ADMIN_EMAIL)
 
 
 def wakes(rt: Runtime) -> list[tuple[str, int | None]]:

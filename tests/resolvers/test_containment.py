@@ -56,7 +56,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
 
 def _sql_matches(engine: Engine, value: Any) -> set[int]:
     with engine.connect() as conn:
-        where = sql_contains(_table.c.doc, value, engine.dialect.name)
+        where = sql_contains(_table.c.doc, value)
         return set(conn.scalars(select(_table.c.id).where(where)))
 
 

@@ -24,7 +24,7 @@ from tests.rest.helpers import (
     parse_time,
     register_plugin,
 )
-from tests.support import Api
+from tests.support import Api, unit_call
 
 # The seed's documented responses (seeds/003_*.txt), as given.
 SEED_JOB: dict[str, Any] = {
@@ -294,6 +294,40 @@ def test_token_requests_with_a_wrong_secret_or_a_json_body(api: Api) -> None:
     )
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
     assert api.client.get("/webapi/oauth2/token").status_code == 405
+
+
+def test_an_access_token_buys_no_other_and_dies_with_its_api_token(api: Api) -> None:
+    token = api.user("analyst@example.com", ["executePlugin"])
+    client_id, client_secret = token.split(".", 1)
+    access = token_request(api, grant_type="client_credentials", client_id=client_id, client_secret=client_secret)
+    access_token = access.json()["access_token"]
+    job = post_job(api, "jobgraph.noop", {}, token=access_token).json()
+
+    again_id, again_secret = access_token.split(".", 1)
+    again = token_request(api, grant_type="client_credentials", client_id=again_id, client_secret=again_secret)
+    assert again.status_code == 401
+    assert again.json() == {
+        "error": "invalid_client",
+        "error_description": "client_id and client_secret name an access token: give an API token instead",
+    }
+    assert again.headers["www-authenticate"] == 'Basic realm="jobgraph"'
+
+    api.gql("mutation($id: ID!) { revokeApiToken(tokenId: $id) }", {"id": client_id}, token=token)
+    gone = get_job(api, job["id"], token=access_token)
+    assert gone.status_code == 401 and "revoked" in gone.json()["error"]
+
+
+def test_an_access_token_lives_no_longer_than_its_api_token(api: Api) -> None:
+    from datetime import timedelta
+
+    from jobgraph.resolvers import users
+
+    api.user("analyst@example.com", ["executePlugin"])
+    short = unit_call(api.rt, users.create_api_token, None, "analyst@example.com", "ten minutes", timedelta(minutes=10))
+    client_id, client_secret = short.secret.split(".", 1)
+    response = token_request(api, grant_type="client_credentials", client_id=client_id, client_secret=client_secret)
+    assert response.status_code == 200
+    assert 590 <= response.json()["expires_in"] <= 600
 
 
 def test_job_routes_need_a_valid_token(api: Api) -> None:

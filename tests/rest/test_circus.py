@@ -22,7 +22,7 @@ from tests.rest.helpers import (
     result_plugin,
     statements_on_this_thread,
 )
-from tests.support import Api
+from tests.support import Api, unit_call
 
 PATH = "/api/admin/plugin-job-queue"
 
@@ -201,9 +201,9 @@ def test_pages_and_total(api: Api) -> None:
 
 def test_a_page_costs_a_fixed_number_of_statements(api: Api) -> None:
     _, user1 = seed_job(api)
-    viewer = users.authenticate(api.rt, api.token)
+    viewer = unit_call(api.rt, users.authenticate, api.token)
     with statements_on_this_thread(api) as one_job:
-        page = circus.load_page(api.rt, viewer, "all", 20, 1)
+        page = unit_call(api.rt, circus.load_page, viewer, "all", 20, 1)
     assert len(page.records) == 1
 
     reviewer = api.user("reviewer@example.com", ["inputPersonalFeedback", "manageJobs"])
@@ -220,7 +220,7 @@ def test_a_page_costs_a_fixed_number_of_statements(api: Api) -> None:
         add_feedback(api, job["jobId"], {"ok": True}, token=user1)
         add_feedback(api, job["jobId"], {"ok": False}, token=reviewer)
     with statements_on_this_thread(api) as six_jobs:
-        page = circus.load_page(api.rt, viewer, "all", 20, 1)
+        page = unit_call(api.rt, circus.load_page, viewer, "all", 20, 1)
     assert len(page.records) == 6
     assert sum(len(r["feedbacks"]) for r in page.records) == 11
     selects = [[q for q in run if q.lstrip().upper().startswith("SELECT")] for run in (one_job, six_jobs)]
@@ -341,3 +341,20 @@ def test_openapi_fragment_describes_the_route() -> None:
     assert operation["security"] == [{"bearer": []}]
     job_schema = circus.OPENAPI["components"]["schemas"]["CircusJob"]
     assert job_schema["required"] == list(SEED_EXAMPLE[0])
+
+
+def test_the_total_is_exact_up_to_the_limit_then_postgresqls_estimate(any_api: Api) -> None:
+    """X-Total-Count: exact up to the exact count limit; above it, on PostgreSQL, the planner's
+    estimate (at least what the pages show); on the last page exact again."""
+    api = any_api
+    for i in range(5):
+        api.create_job("jobgraph.echo", {"n": i}, runAt=FAR_FUTURE)
+    api.rt.settings.exact_count_limit = 3
+    first = queue(api, limit=2, page=1)
+    if api.rt.db.is_sqlite:
+        assert first.headers["x-total-count"] == "5"
+    else:
+        assert int(first.headers["x-total-count"]) >= 4
+    assert queue(api, limit=2, page=3).headers["x-total-count"] == "5"  # the last page: 4 before it, 1 on it
+    assert queue(api, limit=2, state="processing").headers["x-total-count"] == "0"
+    assert len(queue(api, limit=2, state="wait").json()) == 2

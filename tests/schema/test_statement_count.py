@@ -70,3 +70,48 @@ def test_a_page_of_100_nested_jobs_costs_a_fixed_number_of_statements(any_api: A
     print(f"\nSQL statements for a page of 10: {len(small)}, of 100: {len(large)}")
     assert len(large) == len(small), "\n".join(s[:90] for s in large)
     assert len(large) <= 12, large
+
+
+FAR_FUTURE = "2999-01-01T00:00:00+00:00"
+PAGE_OF_2 = "{ jobs(first: 2) { edges { node { jobId } } pageInfo { hasNextPage } } }"
+TOTAL = "{ jobs(first: 2) { totalCount totalCountIsEstimate } }"
+
+
+def _counts(statements: list[str]) -> list[str]:
+    return [s for s in statements if "count(" in s.lower()]
+
+
+def test_a_list_counts_only_when_asked_and_says_when_the_total_is_an_estimate(any_api: Api) -> None:
+    api = any_api
+    for i in range(6):  # scheduled far ahead: they stay queued
+        api.create_job("jobgraph.echo", {"n": i}, runAt=FAR_FUTURE)
+    with counting(api) as statements:
+        page = api.gql(PAGE_OF_2)["jobs"]
+    assert len(page["edges"]) == 2 and page["pageInfo"]["hasNextPage"]
+    assert statements and not _counts(statements), statements
+    with counting(api) as statements:
+        assert api.gql(TOTAL)["jobs"] == {"totalCount": 6, "totalCountIsEstimate": False}
+    assert _counts(statements)
+    with counting(api) as statements:  # asked through a fragment, or only whether it is an estimate
+        api.gql("{ jobs(first: 2) { ...n } } fragment n on JobConnection { totalCountIsEstimate }")
+    assert _counts(statements)
+
+    # Above the exact count limit PostgreSQL gives its planner's estimate, and says so (never
+    # fewer than the page shows); SQLite counts exactly.
+    api.rt.settings.exact_count_limit = 3
+    counted = api.gql(TOTAL)["jobs"]
+    stats = api.gql("{ queueStats { total totalIsEstimate byStatus { status count isEstimate } } }")["queueStats"]
+    if api.rt.db.is_sqlite:
+        assert counted == {"totalCount": 6, "totalCountIsEstimate": False}
+        assert stats == {
+            "total": 6,
+            "totalIsEstimate": False,
+            "byStatus": [{"status": "queued", "count": 6, "isEstimate": False}],
+        }
+    else:
+        assert counted["totalCountIsEstimate"] and counted["totalCount"] >= 4, counted
+        assert stats["totalIsEstimate"] and stats["total"] >= 4, stats
+        assert [(s["status"], s["isEstimate"]) for s in stats["byStatus"]] == [("queued", True)]
+    # Below it, exact everywhere.
+    only = api.gql("{ jobs(first: 2, filter: {status: [running]}) { totalCount totalCountIsEstimate } }")["jobs"]
+    assert only == {"totalCount": 0, "totalCountIsEstimate": False}

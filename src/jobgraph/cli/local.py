@@ -4,8 +4,9 @@ plugins, migrations. They read the same JOBGRAPH_* settings as the service."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -14,7 +15,11 @@ from jobgraph.resolvers.viewer import ALL_PRIVILEGES
 from jobgraph.settings import Settings
 
 if TYPE_CHECKING:
+    from jobgraph.db.models import Plugin
     from jobgraph.runtime import Runtime
+    from jobgraph.unit import Unit
+
+T = TypeVar("T")
 
 # The database layers are imported by the commands that use them, not here: `jobgraph --help`
 # and the job commands (which only talk HTTP) start without loading SQLAlchemy.
@@ -31,6 +36,13 @@ def _runtime() -> Runtime:
     rt = build_runtime(Settings())
     prepare_database(rt)
     return rt
+
+
+def _command(fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+    """One command, one unit: `fn(unit, None, *args)`, the operator's own authority (None)."""
+    from jobgraph.unit import in_unit
+
+    return in_unit(_runtime(), fn, None, *args, write=write)
 
 
 @friendly
@@ -63,7 +75,7 @@ def user_create(email: str, privilege: Privileges = None) -> None:
     """Create a user."""
     from jobgraph.resolvers import users
 
-    user = users.create_user(_runtime(), None, email, _privileges(privilege))
+    user = _command(users.create_user, email, _privileges(privilege), write=True)
     typer.echo(f"created {user.email} ({', '.join(user.privileges) or 'no privileges'})")
 
 
@@ -73,7 +85,7 @@ def user_set_privileges(email: str, privilege: Privileges = None) -> None:
     """Replace a user's privileges."""
     from jobgraph.resolvers import users
 
-    user = users.set_privileges(_runtime(), None, email, _privileges(privilege))
+    user = _command(users.set_privileges, email, _privileges(privilege), write=True)
     typer.echo(f"{user.email}: {', '.join(user.privileges) or 'no privileges'}")
 
 
@@ -83,7 +95,7 @@ def user_list() -> None:
     """List users."""
     from jobgraph.resolvers import users
 
-    for user in users.list_users(_runtime(), None):
+    for user in _command(users.list_users):
         typer.echo(f"{user.email}\t{','.join(user.privileges)}")
 
 
@@ -99,7 +111,8 @@ def token_create(
 
     from jobgraph.resolvers import users
 
-    new = users.create_api_token(_runtime(), None, email, name, timedelta(days=expires_days) if expires_days else None)
+    expires_in = timedelta(days=expires_days) if expires_days else None
+    new = _command(users.create_api_token, email, name, expires_in, write=True)
     typer.echo(
         f"token {new.token.id} for {email}"
         + (f", expires {new.token.expires_at:%Y-%m-%d}" if new.token.expires_at else ""),
@@ -114,8 +127,41 @@ def token_revoke(token_id: str) -> None:
     """Revoke a token by its id (the part before the '.')."""
     from jobgraph.resolvers import users
 
-    users.revoke_api_token(_runtime(), None, token_id.split(".", 1)[0])
+    _command(users.revoke_api_token, token_id.split(".", 1)[0], write=True)
     typer.echo(f"revoked {token_id.split('.', 1)[0]}")
+
+
+@token_app.command("list")
+@friendly
+def token_list(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's tokens (default: everyone's).")] = None,
+) -> None:
+    """List tokens (never their secrets): id, user, name, dates, and the API token an access token
+    was derived from."""
+    from datetime import datetime
+
+    from jobgraph.resolvers import users
+
+    def when(value: datetime | None) -> str:
+        return f"{value:%Y-%m-%d %H:%M:%S}" if value else "-"
+
+    rows = [["ID", "USER", "NAME", "CREATED", "EXPIRES", "REVOKED", "DERIVED-FROM"]]
+    for listed in _command(users.list_api_tokens, user):
+        token = listed.token
+        rows.append(
+            [
+                token.id,
+                listed.user_email,
+                token.name or "-",
+                when(token.created_at),
+                when(token.expires_at),
+                when(token.revoked_at),
+                token.parent_id or "-",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 @plugin_app.command("register")
@@ -130,12 +176,17 @@ def plugin_register(
         data = json.loads(manifest.read_text())
     except json.JSONDecodeError as exc:
         raise fail(f"{manifest} is not valid JSON: {exc}") from None
-    rt = _runtime()
+    specs = []
     for item in data if isinstance(data, list) else [data]:
         spec = plugins.spec_from_manifest(item)
         if spec.kind == "command" and isinstance(spec.entrypoint, list):
             spec.entrypoint = [_beside(manifest, arg) for arg in spec.entrypoint]
-        plugin = plugins.register_plugin(rt, None, spec)
+        specs.append(spec)
+
+    def register(u: Unit, viewer: None) -> list[Plugin]:  # all of the manifest, or none of it
+        return [plugins.register_plugin(u, viewer, spec) for spec in specs]
+
+    for plugin in _command(register, write=True):
         typer.echo(f"registered {plugin.plugin_id} ({plugin.kind}, queue {plugin.queue})")
 
 
@@ -153,7 +204,6 @@ def plugin_list() -> None:
     """List plugins."""
     from jobgraph.resolvers import plugins
 
-    rt = _runtime()
-    for plugin in plugins.list_plugins(rt, None):  # type: ignore[arg-type]
+    for plugin in _command(plugins.list_plugins):
         state = "" if plugin.enabled else " (disabled)"
         typer.echo(f"{plugin.plugin_id}\t{plugin.kind}\t{plugin.queue}\t{plugin.description}{state}")

@@ -18,6 +18,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
+from jobgraph.db import guard
+
 
 def _normalise_url(url: str) -> str:
     # psycopg 3 is the driver we ship; accept the plain postgres URLs people paste.
@@ -44,6 +46,7 @@ class Database:
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: Engine = create_engine(self.url, **kwargs)
+        guard.install()  # no flush sends text or integers the columns cannot hold
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         else:

@@ -3,7 +3,9 @@ default's own start). Processes refuse to run on a database that is behind."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -16,7 +18,15 @@ from jobgraph.errors import SchemaOutOfDate
 SCRIPTS = Path(__file__).with_name("alembic")
 
 
-__all__ = ["SchemaOutOfDate", "current_revision", "head_revision", "require_current", "revision", "upgrade"]
+__all__ = [
+    "SchemaOutOfDate",
+    "current_revision",
+    "head_revision",
+    "include_object",
+    "require_current",
+    "revision",
+    "upgrade",
+]
 
 
 def _config(db: Database) -> Config:
@@ -24,6 +34,17 @@ def _config(db: Database) -> Config:
     config.set_main_option("script_location", str(SCRIPTS))
     config.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
     return config
+
+
+def include_object(dialect: str) -> Callable[..., bool]:
+    """Alembic's `include_object` for comparing the models with a database of `dialect`: an
+    object the models make only on another dialect (models.only_on, e.g. a GIN index) is left out."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        only = getattr(obj, "info", {}).get("only_on")
+        return only is None or only == dialect
+
+    return include
 
 
 def head_revision() -> str | None:

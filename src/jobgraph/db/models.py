@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from jobgraph.clock import utcnow
@@ -46,6 +46,12 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime | None = _time()
     revoked_at: datetime | None = _time()
     last_used_at: datetime | None = _time()
+    # A derived token (an OAuth2 access token) is made from an API token, its parent: it is valid
+    # only while the parent is, never outlives it, and cannot make further tokens.
+    parent_id: str | None = Field(
+        default=None,
+        sa_column=Column(String(26), ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=True, index=True),
+    )
 
 
 class Plugin(SQLModel, table=True):
@@ -117,8 +123,16 @@ class Job(SQLModel, table=True):
             postgresql_where=text("status = 'queued' AND expires IS NOT NULL"),
             sqlite_where=text("status = 'queued' AND expires IS NOT NULL"),
         ),
-        Index("ix_jobs_user_created", "user_id", "created_at"),
-        Index("ix_jobs_plugin_created", "plugin_id", "created_at"),
+        # Lists: each filter's jobs in number order (NEWEST and OLDEST read them in index order,
+        # a page is a few entries, a deep offset an index-only scan), and their capped counts.
+        # (PostgreSQL: with failure_kind, so tastypie's "Error" and "Timed Out" are index-only too.)
+        Index("ix_jobs_status_number", "status", "number", postgresql_include=["failure_kind"]),
+        Index("ix_jobs_plugin_number", "plugin_id", "number"),
+        Index("ix_jobs_user_number", "user_id", "number"),  # also what a user who sees only their jobs reads
+        Index("ix_jobs_status_plugin_number", "status", "plugin_id", "number"),
+        # queueStats' queued and running jobs per queue (index-only), a status and queue filter.
+        Index("ix_jobs_status_queue", "status", "queue", "number"),
+        # Retention: old ended jobs, oldest first.
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_worker_status", "worker_id", "status"),
     )
@@ -197,7 +211,7 @@ class Output(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="CASCADE"), nullable=False, index=True)
     )
     file_name: str = Field(max_length=1024)
-    size: int = 0
+    size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))  # files of 2 GiB and more
     content_type: str = Field(default="application/octet-stream", max_length=255)
     available_formats: list[str] = _json(list)
     path: str = Field(max_length=2048)  # relative to the outputs folder
@@ -223,6 +237,13 @@ JOB_STATUSES = ("queued", "running", "finished", "failed", "cancelled", "invalid
 ENDED_STATUSES = frozenset({"finished", "failed", "cancelled", "invalidated"})
 
 
+def only_on(dialect: str, index: Index) -> Index:
+    """An index that only `dialect` has (SQLite has no GIN): create_all makes it only there, and
+    comparing the models with a database of another dialect leaves it out (migrate.include_object)."""
+    index.info["only_on"] = dialect
+    return index.ddl_if(dialect=dialect)
+
+
 # The claim: ready jobs of one queue in dispatch order (priority high first, then oldest).
 # Partial, so a claim is a range scan of ready jobs however many others are stored, and
 # scheduled or blocked jobs (hold is set) are not in it at all.
@@ -234,4 +255,14 @@ Index(
     _jobs.c.number,
     postgresql_where=text("status = 'queued' AND hold IS NULL"),
     sqlite_where=text("status = 'queued' AND hold IS NULL"),
+)
+# The queued (or running) jobs of every queue in dispatch order: CIRCUS's `state=wait` pages.
+# PostgreSQL only: SQLite's planner, without statistics, would take it for the claim instead of
+# ix_jobs_claim (a scan of every queue's queued jobs).
+only_on("postgresql", Index("ix_jobs_status_dispatch", _jobs.c.status, _jobs.c.priority.desc(), _jobs.c.number))
+# JSON containment (`input @> value`, the JobFilter's search of the input) on PostgreSQL:
+# jsonb_path_ops indexes each path to a value, the smallest GIN that serves @>.
+only_on(
+    "postgresql",
+    Index("ix_jobs_input", _jobs.c.input, postgresql_using="gin", postgresql_ops={"input": "jsonb_path_ops"}),
 )

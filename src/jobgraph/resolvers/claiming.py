@@ -23,6 +23,7 @@ from jobgraph.events import event_for
 from jobgraph.resolvers.attempts import Attempt, job_snapshot
 from jobgraph.resolvers.dbclock import db_now
 from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
 
 _jobs = Job.__table__  # type: ignore[attr-defined]
 _plugins = Plugin.__table__  # type: ignore[attr-defined]
@@ -99,12 +100,14 @@ class PluginCache:
 _cache = PluginCache()
 
 
-def claim(rt: Runtime, worker_id: int, queue: str, limit: int, conn: Connection | None = None) -> list[Attempt]:
+def claim(u: Unit, worker_id: int, queue: str, limit: int, conn: Connection | None = None) -> list[Attempt]:
     """Up to `limit` ready jobs of `queue`, in dispatch order, now running under `worker_id`.
 
     Atomic on both databases: PostgreSQL skips rows another claim holds, SQLite serialises
     writers, and the UPDATE re-checks `status = 'queued'`. One statement is the whole claim:
-    given `conn` in autocommit (PostgreSQL, the producer's own), that is one round trip.
+    given `conn` in autocommit (PostgreSQL, the producer's own), that is one round trip, and
+    the claim is committed when it returns (the unit then only reads plugins and series, when
+    the cache lacks them, and sends the events); without it the claim is the unit's write.
     """
     if limit < 1:
         return []
@@ -112,8 +115,7 @@ def claim(rt: Runtime, worker_id: int, queue: str, limit: int, conn: Connection 
     if conn is not None:
         rows = conn.execute(_CLAIM, params).mappings().all()
     else:
-        with rt.db.session(write=True) as s:
-            rows = s.execute(_CLAIM, params).mappings().all()
+        rows = u.session.execute(_CLAIM, params).mappings().all()
     if not rows:
         return []
     jobs = sorted((job_snapshot(row) for row in rows), key=lambda j: (-j.priority, j.number))
@@ -121,14 +123,14 @@ def claim(rt: Runtime, worker_id: int, queue: str, limit: int, conn: Connection 
     with_series = [row["number"] for row in rows if row["has_series"]]
     series: dict[int, list[JobSeries]] = {}
     if stale or with_series:
-        with rt.db.session() as s:
-            if stale:
-                _cache.update(s.scalars(_PLUGINS, {"ids": stale}))
-            if with_series:
-                for found in s.scalars(_SERIES, {"numbers": with_series}):
-                    series.setdefault(found.job_number, []).append(found)
+        s = u.session
+        if stale:
+            _cache.update(s.scalars(_PLUGINS, {"ids": stale}))
+        if with_series:
+            for found in s.scalars(_SERIES, {"numbers": with_series}):
+                series.setdefault(found.job_number, []).append(found)
     for job in jobs:
-        rt.events.publish(event_for("updated", job))
+        u.publish(event_for("updated", job))
     return [
         Attempt(
             job=job,

@@ -26,8 +26,10 @@ from jobgraph.resolvers import dependencies, lifecycle
 from jobgraph.resolvers.attempts import ERROR, WARNING, Attempt, job_snapshot, lock_attempt
 from jobgraph.resolvers.dbclock import current_time
 from jobgraph.resolvers.dispatch import wake_for
+from jobgraph.resolvers.limits import storable_text
 from jobgraph.resolvers.validation import check_json_value
-from jobgraph.runtime import Runtime
+from jobgraph.settings import Settings
+from jobgraph.unit import Unit
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,11 @@ class Finished:
     outputs: list[Output]
 
 
-def collect_outputs(rt: Runtime, attempt: Attempt, output_dir: Path | None) -> list[Output]:
+def collect_outputs(settings: Settings, attempt: Attempt, output_dir: Path | None) -> list[Output]:
     """Every file under output/ but results.json (the result), as Output rows."""
     if output_dir is None or not output_dir.is_dir():
         return []
-    root = rt.settings.outputs_dir.resolve()
+    root = settings.outputs_dir.resolve()
     outputs = []
     for path in sorted(p for p in output_dir.rglob("*") if p.is_file() and not p.is_symlink()):
         relative_name = path.relative_to(output_dir).as_posix()
@@ -110,7 +112,7 @@ _FINISH_STATEMENTS = {
 }
 
 
-def finish_many(rt: Runtime, batch: list[Finished]) -> list[Finished]:
+def finish_many(u: Unit, batch: list[Finished]) -> list[Finished]:
     """Record many finished attempts in one transaction. Returns those it did not record (a
     cancel won the race, the attempt is not ours any more, or the result cannot be stored):
     the caller passes each to `finish`, which decides."""
@@ -127,51 +129,51 @@ def finish_many(rt: Runtime, batch: list[Finished]) -> list[Finished]:
             for a in (f.attempt,)
         ]
     )
-    with rt.db.session(write=True) as s:
-        statement = _FINISH_STATEMENTS["postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"]
-        rows = s.execute(statement, {"batch": payload}).mappings().all()
-        ended = [job_snapshot(row) for row in rows]
-        done = {job.number for job in ended}
-        outputs = [o for f in storable if f.attempt.number in done for o in f.outputs]
-        if outputs:
-            s.add_all(outputs)
-        parents = [job for job, row in zip(ended, rows, strict=True) if row["has_children"]]
-        settled = dependencies.settle(s, parents) if parents else dependencies.Settled()
+    s = u.session
+    statement = _FINISH_STATEMENTS["postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"]
+    rows = s.execute(statement, {"batch": payload}).mappings().all()
+    ended = [job_snapshot(row) for row in rows]
+    done = {job.number for job in ended}
+    outputs = [o for f in storable if f.attempt.number in done for o in f.outputs]
+    if outputs:
+        s.add_all(outputs)
+    parents = [job for job, row in zip(ended, rows, strict=True) if row["has_children"]]
+    settled = dependencies.settle(s, parents) if parents else dependencies.Settled()
     for job in ended:
-        rt.events.publish(event_for("updated", job))
-    settled.publish(rt)
+        u.publish(event_for("updated", job))
+    settled.publish(u)
     return left + [f for f in storable if f.attempt.number not in done]
 
 
-def finish(rt: Runtime, attempt: Attempt, result: Any, outputs: list[Output]) -> Job | None:
+def finish(u: Unit, attempt: Attempt, result: Any, outputs: list[Output]) -> Job | None:
     """One finished attempt (what the batch did not take)."""
     problem = checked_result(result)
     if problem is not None:  # the attempt failed; the job is not broken
-        return fail_attempt(rt, attempt, problem)
-    with rt.db.session(write=True) as s:
-        job = lock_attempt(s, attempt)
-        if job is None:
-            log.warning("job %s: attempt %s is no longer ours; result dropped", attempt.number, attempt.attempt)
-            return None
-        now = current_time(s)
-        if job.cancel_requested:  # the cancel won the race: cancelled, as the user asked
-            _end_cancelled(s, job, now)
-        else:
-            lifecycle.move(job, "finished", "finish")
-            job.result = result
-            job.error_message = None
-            job.failure_kind = None
-            job.finished_at = now
-            job.updated_at = now
-            notes = dict(job.notes or {})
-            if "progress" in notes:
-                notes["progress"] = 1.0
-                job.notes = notes
-            s.add(job)
-            s.add_all(outputs)
-        settled = dependencies.settle(s, [job])
-    rt.events.publish(event_for("updated", job))
-    settled.publish(rt)
+        return fail_attempt(u, attempt, problem)
+    s = u.session
+    job = lock_attempt(s, attempt)
+    if job is None:
+        log.warning("job %s: attempt %s is no longer ours; result dropped", attempt.number, attempt.attempt)
+        return None
+    now = current_time(s)
+    if job.cancel_requested:  # the cancel won the race: cancelled, as the user asked
+        _end_cancelled(s, job, now)
+    else:
+        lifecycle.move(job, "finished", "finish")
+        job.result = result
+        job.error_message = None
+        job.failure_kind = None
+        job.finished_at = now
+        job.updated_at = now
+        notes = dict(job.notes or {})
+        if "progress" in notes:
+            notes["progress"] = 1.0
+            job.notes = notes
+        s.add(job)
+        s.add_all(outputs)
+    settled = dependencies.settle(s, [job])
+    u.publish(event_for("updated", job))
+    settled.publish(u)
     return job
 
 
@@ -184,42 +186,42 @@ def _end_cancelled(s: Any, job: Job, now: Any) -> None:
     s.add(Message(job_number=job.number, status=WARNING, text="cancelled while running"))
 
 
-def mark_cancelled(rt: Runtime, attempt: Attempt) -> Job | None:
-    with rt.db.session(write=True) as s:
-        job = lock_attempt(s, attempt)
-        if job is None:
-            return None
-        _end_cancelled(s, job, current_time(s))
-        settled = dependencies.settle(s, [job])
-    rt.events.publish(event_for("updated", job))
-    settled.publish(rt)
+def mark_cancelled(u: Unit, attempt: Attempt) -> Job | None:
+    s = u.session
+    job = lock_attempt(s, attempt)
+    if job is None:
+        return None
+    _end_cancelled(s, job, current_time(s))
+    settled = dependencies.settle(s, [job])
+    u.publish(event_for("updated", job))
+    settled.publish(u)
     return job
 
 
-def fail_attempt(rt: Runtime, attempt: Attempt, error: str, kind: str = "exception") -> Job | None:
+def fail_attempt(u: Unit, attempt: Attempt, error: str, kind: str = "exception") -> Job | None:
     """The attempt failed: retry with backoff if attempts are left, else the job fails."""
-    with rt.db.session(write=True) as s:
-        job = lock_attempt(s, attempt)
-        if job is None:
-            return None
-        now = current_time(s)
-        if job.cancel_requested:
-            _end_cancelled(s, job, now)
-        else:
-            _fail_or_retry(rt, s, job, error, kind, now)
-        settled = dependencies.settle(s, [job]) if job.status != "queued" else dependencies.Settled()
-    rt.events.publish(event_for("updated", job))
+    s = u.session
+    job = lock_attempt(s, attempt)
+    if job is None:
+        return None
+    now = current_time(s)
+    if job.cancel_requested:
+        _end_cancelled(s, job, now)
+    else:
+        _fail_or_retry(u, s, job, error, kind, now)
+    settled = dependencies.settle(s, [job]) if job.status != "queued" else dependencies.Settled()
+    u.publish(event_for("updated", job))
     if job.status == "queued":
-        wake_for(rt, [job])
-    settled.publish(rt)
+        wake_for(u, [job])
+    settled.publish(u)
     return job
 
 
-def _fail_or_retry(rt: Runtime, s: Any, job: Job, error: str, kind: str, now: Any) -> None:
+def _fail_or_retry(u: Unit, s: Any, job: Job, error: str, kind: str, now: Any) -> None:
     tried = job.retries + 1
-    error = (error or "the plugin failed").strip()[:MAX_ERROR]
+    error = storable_text((error or "the plugin failed").strip()[:MAX_ERROR])
     if tried < job.attempts:
-        delay = lifecycle.backoff_seconds(job.retries, rt.settings.retry_backoff_base, rt.settings.retry_backoff_factor)
+        delay = lifecycle.backoff_seconds(job.retries, u.settings.retry_backoff_base, u.settings.retry_backoff_factor)
         lifecycle.move(job, "failed", "fail")
         lifecycle.move(job, "queued", "retry")
         job.retries = tried
@@ -245,19 +247,19 @@ def _fail_or_retry(rt: Runtime, s: Any, job: Job, error: str, kind: str, now: An
     s.add(job)
 
 
-def hand_back(rt: Runtime, attempt: Attempt, reason: str) -> Job | None:
+def hand_back(u: Unit, attempt: Attempt, reason: str) -> Job | None:
     """Give a running attempt back to the queue uncounted (a worker shutting down)."""
-    with rt.db.session(write=True) as s:
-        job = lock_attempt(s, attempt)
-        if job is None:
-            return None
-        lifecycle.move(job, "queued", "hand back")
-        job.worker_id = None
-        job.started_at = None
-        job.hold = None
-        job.updated_at = current_time(s)
-        s.add(job)
-        s.add(Message(job_number=job.number, status=WARNING, text=reason))
-    rt.events.publish(event_for("updated", job))
-    wake_for(rt, [job])
+    s = u.session
+    job = lock_attempt(s, attempt)
+    if job is None:
+        return None
+    lifecycle.move(job, "queued", "hand back")
+    job.worker_id = None
+    job.started_at = None
+    job.hold = None
+    job.updated_at = current_time(s)
+    s.add(job)
+    s.add(Message(job_number=job.number, status=WARNING, text=reason))
+    u.publish(event_for("updated", job))
+    wake_for(u, [job])
     return job

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, cast, exists, false, func, literal, or_, select
+from sqlalchemy import Boolean, ColumnElement, and_, cast, exists, false, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 
 _SQLITE_TYPES = {bool: ("true", "false"), str: ("text",), int: ("integer", "real"), float: ("integer", "real")}
 
@@ -37,10 +38,34 @@ def _contains(document: Any, value: Any) -> bool:
     return bool(document == value)
 
 
-def sql_contains(column: Any, value: Any, dialect: str) -> ColumnElement[bool]:
-    """`column @> value` for a JSON column, on `dialect` ("postgresql" or "sqlite")."""
-    if dialect == "postgresql":
-        return column.op("@>")(cast(literal(value, JSONB), JSONB))  # type: ignore[no-any-return]
+class JsonContains(ColumnElement[bool]):
+    """`column @> value`, rendered for the dialect the statement runs on."""
+
+    type = Boolean()
+    inherit_cache = False  # the value is part of the rendering
+
+    def __init__(self, column: Any, value: Any) -> None:
+        self.column = column
+        self.value = value
+
+
+@compiles(JsonContains, "postgresql")
+def _on_postgresql(element: JsonContains, compiler: Any, **kw: Any) -> str:
+    # `@>` on jsonb: what a GIN index (jsonb_path_ops) answers.
+    return str(compiler.process(element.column.op("@>")(cast(literal(element.value, JSONB), JSONB)), **kw))
+
+
+@compiles(JsonContains)
+def _on_sqlite(element: JsonContains, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(_sqlite_contains(element.column, element.value), **kw))
+
+
+def sql_contains(column: Any, value: Any) -> ColumnElement[bool]:
+    """`column @> value` for a JSON column, on either database."""
+    return JsonContains(column, value)
+
+
+def _sqlite_contains(column: Any, value: Any) -> ColumnElement[bool]:
     doc, doc_type = func.json(column), func.json_type(column)
     if isinstance(value, dict | list):
         return _sqlite(doc, doc_type, value, top=True)

@@ -21,7 +21,7 @@ from jobgraph.resolvers import lifecycle
 from jobgraph.resolvers.attempts import ERROR
 from jobgraph.resolvers.dbclock import current_time, db_now
 from jobgraph.resolvers.dispatch import wake_for
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
 
 _jobs = Job.__table__  # type: ignore[attr-defined]
 _deps = JobDependency.__table__  # type: ignore[attr-defined]
@@ -89,12 +89,12 @@ class Settled:
     failed: list[Job] = field(default_factory=list)  # strict children failed with their parent
     released: list[Any] = field(default_factory=list)  # rows (number, queue, hold, run_at) now queued to run
 
-    def publish(self, rt: Runtime) -> None:
-        """After the commit: tell followers, wake the released children's queues."""
+    def publish(self, u: Unit) -> None:
+        """Tell followers, wake the released children's queues (the unit sends both after its commit)."""
         for child in self.failed:
-            rt.events.publish(event_for("updated", child))
+            u.publish(event_for("updated", child))
         if self.released:
-            wake_for(rt, self.released)
+            wake_for(u, self.released)
 
 
 def settle(s: Any, parents: Iterable[Job]) -> Settled:
@@ -129,15 +129,15 @@ def settle(s: Any, parents: Iterable[Job]) -> Settled:
     return settled
 
 
-def settle_children(rt: Runtime, parents: Iterable[Job]) -> None:
+def settle_children(u: Unit, parents: Iterable[Job]) -> None:
     """`settle` in a transaction of its own (the sweep, and paths that ended jobs elsewhere)."""
     parents = list(parents)
     if not parents:
         return
-    with rt.db.session(write=True) as s:
-        fresh = list(s.scalars(select(Job).where(Job.number.in_([p.number for p in parents]))))  # type: ignore[union-attr]
-        settled = settle(s, fresh)
-    settled.publish(rt)
+    s = u.session
+    fresh = list(s.scalars(select(Job).where(Job.number.in_([p.number for p in parents]))))  # type: ignore[union-attr]
+    settled = settle(s, fresh)
+    settled.publish(u)
 
 
 _child = _jobs.alias("child")
@@ -156,8 +156,8 @@ _STUCK_PARENTS = select(_parent).where(
 )
 
 
-def stuck_parents(rt: Runtime) -> list[Job]:
+def stuck_parents(u: Unit) -> list[Job]:
     """Parents of children that still wait though every parent has ended (their settling was
     lost, say to a database restart in between). Driven from the waiting children, which are few."""
-    with rt.db.session() as s:
-        return [Job(**row) for row in s.execute(_STUCK_PARENTS).mappings()]
+    s = u.session
+    return [Job(**row) for row in s.execute(_STUCK_PARENTS).mappings()]

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from jobgraph.clock import utcnow
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,10 @@ class Queued(Protocol):
     def run_at(self) -> datetime | None: ...
 
 
-def wake_for(rt: Runtime, jobs: Iterable[Queued]) -> None:
+def wake_for(u: Unit, jobs: Iterable[Queued]) -> None:
     """One wake-up per queue with a ready job; one delayed wake-up per queue for the earliest
-    scheduled job. Jobs waiting for parents are woken when their parents end."""
+    scheduled job. Jobs waiting for parents are woken when their parents end. Sent by the unit
+    once it commits (a worker woken earlier would claim nothing)."""
     ready: set[str] = set()
     earliest: dict[str, datetime] = {}
     for job in jobs:
@@ -41,15 +42,8 @@ def wake_for(rt: Runtime, jobs: Iterable[Queued]) -> None:
         elif job.hold == "scheduled" and job.run_at is not None:
             earliest[job.queue] = min(job.run_at, earliest.get(job.queue, job.run_at))
     for queue in sorted(ready):
-        _wake(rt, queue, None)
+        u.wake(queue, None)
     now = utcnow()
     for queue, run_at in sorted(earliest.items()):
         delay = min((run_at - now).total_seconds(), MAX_DELAY_SECONDS)
-        _wake(rt, queue, int(delay * 1000) + 1 if delay > 0 else None)
-
-
-def _wake(rt: Runtime, queue: str, delay_ms: int | None) -> None:
-    try:
-        rt.dispatcher.wake(queue, delay_ms)
-    except Exception:  # the jobs are committed; the workers' polling finds them
-        log.warning("could not send a wake-up for queue %s", queue, exc_info=True)
+        u.wake(queue, int(delay * 1000) + 1 if delay > 0 else None)

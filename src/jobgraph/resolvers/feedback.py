@@ -12,10 +12,11 @@ from jobgraph.db.models import Feedback, Job, Plugin
 from jobgraph.errors import BadInput, Conflict, NotFound
 from jobgraph.events import event_for
 from jobgraph.ids import is_public_id
+from jobgraph.resolvers import policy
 from jobgraph.resolvers.jobs import _load_for_change
 from jobgraph.resolvers.validation import check_json_value, validate_against
-from jobgraph.resolvers.viewer import Privilege, Viewer
-from jobgraph.runtime import Runtime
+from jobgraph.resolvers.viewer import Viewer
+from jobgraph.unit import Unit
 
 
 @dataclass
@@ -25,53 +26,53 @@ class FeedbackSpec:
     action_log: list[Any] = field(default_factory=list)
 
 
-def add_feedback(rt: Runtime, viewer: Viewer, job_ref: str | int, spec: FeedbackSpec) -> Feedback:
+def add_feedback(u: Unit, viewer: Viewer, job_ref: str | int, spec: FeedbackSpec) -> Feedback:
     """One personal feedback per user per job; one consensual per job, after which no personal."""
-    viewer.require(Privilege.INPUT_CONSENSUAL_FEEDBACK if spec.is_consensual else Privilege.INPUT_PERSONAL_FEEDBACK)
+    policy.require_give_feedback(viewer, spec.is_consensual)
     if not isinstance(spec.action_log, list):
         raise BadInput("actionLog must be a JSON array")
     check_json_value(spec.data, "feedback data")
     check_json_value(spec.action_log, "actionLog")
     try:
-        with rt.db.session(write=True) as s:
-            job = _load_for_change(s, viewer, job_ref)  # locks the job: feedback checks are serial
-            if job.status != "finished":
-                raise Conflict(
-                    f"feedback is taken only on finished jobs; job {job.job_id} is {job.status}", status=job.status
-                )
-            plugin = s.get(Plugin, job.plugin_id)
-            validate_against(plugin.feedback_schema if plugin else None, spec.data, "feedback data")
-            existing = list(s.scalars(select(Feedback).where(Feedback.job_number == job.number)))
-            if any(f.is_consensual for f in existing):
-                raise Conflict(f"job {job.job_id} has consensual feedback already; no more feedback is taken")
-            if not spec.is_consensual and any(f.user_id == viewer.user_id for f in existing):
-                raise Conflict(f"you gave personal feedback on job {job.job_id} already")
-            assert job.number is not None
-            feedback = Feedback(
-                job_number=job.number,
-                user_id=viewer.user_id,
-                is_consensual=spec.is_consensual,
-                data=spec.data,
-                action_log=spec.action_log,
+        s = u.session
+        job = _load_for_change(s, viewer, job_ref)  # locks the job: feedback checks are serial
+        if job.status != "finished":
+            raise Conflict(
+                f"feedback is taken only on finished jobs; job {job.job_id} is {job.status}", status=job.status
             )
-            s.add(feedback)
-            s.flush()
+        plugin = s.get(Plugin, job.plugin_id)
+        validate_against(plugin.feedback_schema if plugin else None, spec.data, "feedback data")
+        existing = list(s.scalars(select(Feedback).where(Feedback.job_number == job.number)))
+        if any(f.is_consensual for f in existing):
+            raise Conflict(f"job {job.job_id} has consensual feedback already; no more feedback is taken")
+        if not spec.is_consensual and any(f.user_id == viewer.user_id for f in existing):
+            raise Conflict(f"you gave personal feedback on job {job.job_id} already")
+        assert job.number is not None
+        feedback = Feedback(
+            job_number=job.number,
+            user_id=viewer.user_id,
+            is_consensual=spec.is_consensual,
+            data=spec.data,
+            action_log=spec.action_log,
+        )
+        s.add(feedback)
+        s.flush()
     except IntegrityError:
         raise Conflict("that feedback was given already") from None
-    rt.events.publish(event_for("updated", job))
+    u.publish(event_for("updated", job))
     return feedback
 
 
-def delete_feedback(rt: Runtime, viewer: Viewer, feedback_id: str) -> bool:
-    viewer.require(Privilege.MANAGE_FEEDBACK)
+def delete_feedback(u: Unit, viewer: Viewer, feedback_id: str) -> bool:
+    policy.require_manage_feedback(viewer)
     if not is_public_id(feedback_id):
         raise NotFound(f"no feedback {feedback_id}")
-    with rt.db.session(write=True) as s:
-        feedback = s.get(Feedback, feedback_id)
-        if feedback is None:
-            raise NotFound(f"no feedback {feedback_id}")
-        job = s.get(Job, feedback.job_number)
-        s.delete(feedback)
+    s = u.session
+    feedback = s.get(Feedback, feedback_id)
+    if feedback is None:
+        raise NotFound(f"no feedback {feedback_id}")
+    job = s.get(Job, feedback.job_number)
+    s.delete(feedback)
     if job is not None:
-        rt.events.publish(event_for("updated", job))
+        u.publish(event_for("updated", job))
     return True

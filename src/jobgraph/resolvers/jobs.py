@@ -17,17 +17,17 @@ from sqlmodel import Session
 
 from jobgraph.clock import utcnow
 from jobgraph.db.models import ENDED_STATUSES, Job, JobDependency, JobSeries, Plugin, Series
-from jobgraph.errors import BadInput, Conflict, Forbidden, NotFound
+from jobgraph.errors import BadInput, Conflict, NotFound
 from jobgraph.events import event_for
 from jobgraph.ids import is_public_id, new_id
-from jobgraph.resolvers import dependencies, lifecycle
+from jobgraph.resolvers import dependencies, lifecycle, limits, policy
 from jobgraph.resolvers.dbclock import current_time
 from jobgraph.resolvers.dispatch import wake_for
-from jobgraph.resolvers.plugins import check_queue
+from jobgraph.resolvers.plugins import PLUGIN_ID, check_queue
 from jobgraph.resolvers.series import check_series_uid
 from jobgraph.resolvers.validation import check_json_value, validate_against
-from jobgraph.resolvers.viewer import Privilege, Viewer
-from jobgraph.runtime import Runtime
+from jobgraph.resolvers.viewer import Viewer
+from jobgraph.unit import Unit
 
 MAX_PRIORITY = 2**31 - 1
 MAX_BATCH = 1000
@@ -66,30 +66,24 @@ class JobSpec:
 # ---------------------------------------------------------------- reading
 
 
-def _visible(viewer: Viewer, job: Job | None) -> Job | None:
-    if job is None or not viewer.may_see_job_of(job.user_id):
-        return None  # another user's job is answered exactly as a missing one
-    return job
-
-
-def get_job(rt: Runtime, viewer: Viewer, job_id: str) -> Job | None:
+def get_job(u: Unit, viewer: Viewer, job_id: str) -> Job | None:
     if not isinstance(job_id, str) or not is_public_id(job_id):
         return None
-    with rt.db.session() as s:
-        job = s.scalars(select(Job).where(Job.job_id == job_id)).first()
-    return _visible(viewer, job)
+    s = u.session
+    job = s.scalars(select(Job).where(Job.job_id == job_id)).first()
+    return policy.visible(viewer, job)
 
 
-def get_job_by_number(rt: Runtime, viewer: Viewer, number: int) -> Job | None:
-    if not 0 < number <= 2**63 - 1:
+def get_job_by_number(u: Unit, viewer: Viewer, number: int) -> Job | None:
+    if not limits.in_int_range(number, 1):  # no job has a number the column cannot hold
         return None
-    with rt.db.session() as s:
-        job = s.get(Job, number)
-    return _visible(viewer, job)
+    s = u.session
+    job = s.get(Job, number)
+    return policy.visible(viewer, job)
 
 
-def require_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
-    job = get_job_by_number(rt, viewer, job_ref) if isinstance(job_ref, int) else get_job(rt, viewer, job_ref)
+def require_job(u: Unit, viewer: Viewer, job_ref: str | int) -> Job:
+    job = get_job_by_number(u, viewer, job_ref) if isinstance(job_ref, int) else get_job(u, viewer, job_ref)
     if job is None:
         raise NotFound(f"no job {job_ref}")
     return job
@@ -99,20 +93,22 @@ def _load_for_change(s: Session, viewer: Viewer, job_ref: str | int) -> Job:
     """The job, locked for update, if the viewer may see it; NotFound otherwise."""
     stmt = select(Job).with_for_update()
     if isinstance(job_ref, int):
+        if not limits.in_int_range(job_ref, 1):
+            raise NotFound(f"no job {job_ref}")
         stmt = stmt.where(Job.number == job_ref)
     elif is_public_id(job_ref):
         stmt = stmt.where(Job.job_id == job_ref)
     else:
         raise NotFound(f"no job {job_ref}")
-    job = _visible(viewer, s.scalars(stmt).first())
-    if job is None:
-        raise NotFound(f"no job {job_ref}")
-    return job
+    return policy.require_visible(viewer, s.scalars(stmt).first(), job_ref)
 
 
-def _require_owner_or_manager(viewer: Viewer, job: Job, action: str) -> None:
-    if job.user_id != viewer.user_id and not viewer.can(Privilege.MANAGE_JOBS):
-        raise Forbidden(f"only the job's owner or a user with manageJobs may {action} it")
+def _check_note_keys(notes: Any) -> None:
+    """Notes are a JSON object (checked as JSON elsewhere); its keys are names, not documents."""
+    if isinstance(notes, dict):
+        for key in notes:
+            if isinstance(key, str) and len(key) > limits.MAX_NOTE_KEY:
+                raise BadInput(f"notes: a key is at most {limits.MAX_NOTE_KEY} characters ({key[:20]!r}... is longer)")
 
 
 # ---------------------------------------------------------------- creating
@@ -151,6 +147,14 @@ def _check_spec(
         raise bad("notes must be a JSON object")
     if not isinstance(spec.run_level, str) or not 1 <= len(spec.run_level) <= 64:
         raise bad("runLevel must be 1 to 64 characters")
+    try:
+        limits.check_text(spec.run_level, "runLevel")
+        _check_note_keys(spec.notes)
+        for when, what in ((spec.run_at, "runAt"), (spec.expires, "expires")):
+            if when is not None:
+                limits.check_datetime(when, what)
+    except BadInput as exc:
+        raise bad(exc.message) from None
     if spec.run_at and spec.expires and spec.expires <= spec.run_at:
         raise bad("expires must be later than runAt")
     if len(spec.series) > MAX_SERIES:
@@ -193,11 +197,11 @@ def _check_spec(
     parent_numbers: list[int] = []
     for parent_ref in spec.parents:
         parent = None
-        if isinstance(parent_ref, int) and not isinstance(parent_ref, bool):
+        if limits.in_int_range(parent_ref, 1):
             parent = s.get(Job, parent_ref)
         elif isinstance(parent_ref, str) and is_public_id(parent_ref):
             parent = s.scalars(select(Job).where(Job.job_id == parent_ref)).first()
-        if parent is None or not viewer.may_see_job_of(parent.user_id):
+        if not policy.can_see_job(viewer, parent):
             raise NotFound(f"{where}no parent job {parent_ref}")
         assert parent.number is not None
         parent_numbers.append(parent.number)
@@ -250,41 +254,46 @@ def _insert_jobs(s: Session, rows: list[dict[str, Any]]) -> list[Job]:
     return [Job.model_construct(number=n, **row) for row, n in zip(rows, numbers, strict=True)]
 
 
-def create_jobs(rt: Runtime, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
+def create_jobs(u: Unit, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
     """Create jobs all or nothing: one transaction, then one wake-up per job."""
-    viewer.require(Privilege.EXECUTE_PLUGIN)
+    policy.require_run_plugins(viewer)
     if not specs:
         return []
     if len(specs) > MAX_BATCH:
         raise BadInput(f"at most {MAX_BATCH} jobs in one batch")
-    with rt.db.session(write=True) as s:
-        # Every plugin of the batch in one query (and held here: the session's identity map is
-        # weak, so a get per job went back to the database per job).
-        wanted = sorted({spec.plugin_id for spec in specs if isinstance(spec.plugin_id, str)})
-        plugins = {p.plugin_id: p for p in s.scalars(select(Plugin).where(Plugin.plugin_id.in_(wanted)))}  # type: ignore[attr-defined]
-        now = current_time(s)
-        checked = [
-            _check_spec(s, viewer, spec, index if len(specs) > 1 else None, plugins, now)
-            for index, spec in enumerate(specs)
-        ]
-        created = _insert_jobs(s, [row for row, _, _ in checked])
-        for job, (_, series_rows, parents) in zip(created, checked, strict=True):
-            assert job.number is not None
-            for row in series_rows:
-                row.job_number = job.number
-            s.add_all(series_rows)
-            s.add_all(JobDependency(child_number=job.number, parent_number=parent) for parent in parents)
-        s.flush()
-        # A strict child of a parent that already failed fails now, naming it.
-        waiting = {
-            n for job, (_, _, parents) in zip(created, checked, strict=True) if job.hold == "parents" for n in parents
-        }
-        settled = dependencies.settle(s, _ended(s, waiting)) if waiting else dependencies.Settled()
+    s = u.session
+    # Every plugin of the batch in one query (and held here: the session's identity map is
+    # weak, so a get per job went back to the database per job).
+    # (Only ids a plugin can have: any other text names none, and never reaches the query.)
+    wanted = sorted(_plugin_ids(specs))
+    plugins = {p.plugin_id: p for p in s.scalars(select(Plugin).where(Plugin.plugin_id.in_(wanted)))}  # type: ignore[attr-defined]
+    now = current_time(s)
+    checked = [
+        _check_spec(s, viewer, spec, index if len(specs) > 1 else None, plugins, now)
+        for index, spec in enumerate(specs)
+    ]
+    created = _insert_jobs(s, [row for row, _, _ in checked])
+    for job, (_, series_rows, parents) in zip(created, checked, strict=True):
+        assert job.number is not None
+        for row in series_rows:
+            row.job_number = job.number
+        s.add_all(series_rows)
+        s.add_all(JobDependency(child_number=job.number, parent_number=parent) for parent in parents)
+    s.flush()
+    # A strict child of a parent that already failed fails now, naming it.
+    waiting = {
+        n for job, (_, _, parents) in zip(created, checked, strict=True) if job.hold == "parents" for n in parents
+    }
+    settled = dependencies.settle(s, _ended(s, waiting)) if waiting else dependencies.Settled()
     for job in created:
-        rt.events.publish(event_for("created", job))
-    settled.publish(rt)
-    wake_for(rt, created)
+        u.publish(event_for("created", job))
+    settled.publish(u)
+    wake_for(u, created)
     return created
+
+
+def _plugin_ids(specs: list[JobSpec]) -> set[str]:
+    return {spec.plugin_id for spec in specs if isinstance(spec.plugin_id, str) and PLUGIN_ID.match(spec.plugin_id)}
 
 
 def _ended(s: Session, numbers: set[int]) -> list[Job]:
@@ -292,70 +301,70 @@ def _ended(s: Session, numbers: set[int]) -> list[Job]:
     return [p for p in s.scalars(select(Job).where(Job.number.in_(numbers))) if p.status in ENDED_STATUSES]  # type: ignore[attr-defined]
 
 
-def create_job(rt: Runtime, viewer: Viewer, spec: JobSpec) -> Job:
-    return create_jobs(rt, viewer, [spec])[0]
+def create_job(u: Unit, viewer: Viewer, spec: JobSpec) -> Job:
+    return create_jobs(u, viewer, [spec])[0]
 
 
 # ---------------------------------------------------------------- changing
 
 
-def cancel_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
+def cancel_job(u: Unit, viewer: Viewer, job_ref: str | int) -> Job:
     """Queued: cancelled at once. Running: the worker stops the plugin, then marks it."""
-    with rt.db.session(write=True) as s:
-        job = _load_for_change(s, viewer, job_ref)
-        _require_owner_or_manager(viewer, job, "cancel")
-        now = utcnow()
-        if job.status == "queued":
-            lifecycle.move(job, "cancelled", "cancel")
-            job.finished_at = now
-            job.cancel_requested = True
-            job.hold = None
-        elif job.status == "running":
-            job.cancel_requested = True
-        else:
-            raise Conflict(f"cannot cancel job {job.job_id}: it is {job.status}", status=job.status)
-        job.updated_at = now
-        s.add(job)
-        s.flush()
-        settled = dependencies.settle(s, [job]) if job.status == "cancelled" else dependencies.Settled()
-    rt.events.publish(event_for("updated", job))
-    settled.publish(rt)
+    s = u.session
+    job = _load_for_change(s, viewer, job_ref)
+    policy.require_change_job(viewer, job, "cancel")
+    now = utcnow()
+    if job.status == "queued":
+        lifecycle.move(job, "cancelled", "cancel")
+        job.finished_at = now
+        job.cancel_requested = True
+        job.hold = None
+    elif job.status == "running":
+        job.cancel_requested = True
+    else:
+        raise Conflict(f"cannot cancel job {job.job_id}: it is {job.status}", status=job.status)
+    job.updated_at = now
+    s.add(job)
+    s.flush()
+    settled = dependencies.settle(s, [job]) if job.status == "cancelled" else dependencies.Settled()
+    u.publish(event_for("updated", job))
+    settled.publish(u)
     return job
 
 
-def retry_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
-    with rt.db.session(write=True) as s:
-        job = _load_for_change(s, viewer, job_ref)
-        _require_owner_or_manager(viewer, job, "retry")
-        lifecycle.move(job, "queued", "retry")
-        now = utcnow()
-        job.retries += 1
-        job.retried_at = now
-        job.attempts = max(job.attempts, job.retries + 1)
-        job.run_at = None
-        job.result = None
-        job.error_message = None
-        job.failure_kind = None
-        job.started_at = None
-        job.finished_at = None
-        job.cancel_requested = False
-        parents = dependencies.parents_of(s, job.number or 0)
-        job.hold = dependencies.hold_for(None, now, dependencies.parents_block(s, parents, job.lax))
-        job.updated_at = now
-        s.add(job)
-    rt.events.publish(event_for("updated", job))
-    wake_for(rt, [job])
+def retry_job(u: Unit, viewer: Viewer, job_ref: str | int) -> Job:
+    s = u.session
+    job = _load_for_change(s, viewer, job_ref)
+    policy.require_change_job(viewer, job, "retry")
+    lifecycle.move(job, "queued", "retry")
+    now = utcnow()
+    job.retries += 1
+    job.retried_at = now
+    job.attempts = max(job.attempts, job.retries + 1)
+    job.run_at = None
+    job.result = None
+    job.error_message = None
+    job.failure_kind = None
+    job.started_at = None
+    job.finished_at = None
+    job.cancel_requested = False
+    parents = dependencies.parents_of(s, job.number or 0)
+    job.hold = dependencies.hold_for(None, now, dependencies.parents_block(s, parents, job.lax))
+    job.updated_at = now
+    s.add(job)
+    u.publish(event_for("updated", job))
+    wake_for(u, [job])
     return job
 
 
-def invalidate_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> Job:
-    with rt.db.session(write=True) as s:
-        job = _load_for_change(s, viewer, job_ref)
-        viewer.require(Privilege.MANAGE_JOBS)
-        lifecycle.move(job, "invalidated", "invalidate")
-        job.updated_at = utcnow()
-        s.add(job)
-    rt.events.publish(event_for("updated", job))
+def invalidate_job(u: Unit, viewer: Viewer, job_ref: str | int) -> Job:
+    s = u.session
+    job = _load_for_change(s, viewer, job_ref)
+    policy.require_invalidate_job(viewer)
+    lifecycle.move(job, "invalidated", "invalidate")
+    job.updated_at = utcnow()
+    s.add(job)
+    u.publish(event_for("updated", job))
     return job
 
 
@@ -363,7 +372,7 @@ _UNSET: Any = object()
 
 
 def update_job(
-    rt: Runtime,
+    u: Unit,
     viewer: Viewer,
     job_ref: str | int,
     *,
@@ -385,38 +394,41 @@ def update_job(
         check_json_value(input, "input")
     if run_level is not None and (not isinstance(run_level, str) or not 1 <= len(run_level) <= 64):
         raise BadInput("runLevel must be 1 to 64 characters")
-    with rt.db.session(write=True) as s:
-        job = _load_for_change(s, viewer, job_ref)
-        _require_owner_or_manager(viewer, job, "update")
-        queued_only = {
-            "priority": priority is not None and priority != job.priority,
-            "input": input is not _UNSET and input != job.input,
-            "run level": run_level is not None and run_level != job.run_level,
-        }
-        changing = [name for name, changed in queued_only.items() if changed]
-        if changing and job.status != "queued":
-            raise Conflict(
-                f"the {', '.join(changing)} of job {job.job_id} can change only while it is queued", status=job.status
-            )
-        if queued_only["priority"]:
-            job.priority = priority  # type: ignore[assignment]
-        if queued_only["input"]:
-            plugin = s.get(Plugin, job.plugin_id)
-            validate_against(plugin.input_schema if plugin else None, input, "input")
-            job.input = input
-        if queued_only["run level"]:
-            job.run_level = run_level  # type: ignore[assignment]
-        if notes:
-            merged = dict(job.notes or {})
-            for key, value in notes.items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-            job.notes = merged
-        job.updated_at = utcnow()
-        s.add(job)
-    rt.events.publish(event_for("updated", job))
+    if run_level is not None:
+        limits.check_text(run_level, "runLevel")
+    _check_note_keys(notes)
+    s = u.session
+    job = _load_for_change(s, viewer, job_ref)
+    policy.require_change_job(viewer, job, "update")
+    queued_only = {
+        "priority": priority is not None and priority != job.priority,
+        "input": input is not _UNSET and input != job.input,
+        "run level": run_level is not None and run_level != job.run_level,
+    }
+    changing = [name for name, changed in queued_only.items() if changed]
+    if changing and job.status != "queued":
+        raise Conflict(
+            f"the {', '.join(changing)} of job {job.job_id} can change only while it is queued", status=job.status
+        )
+    if queued_only["priority"]:
+        job.priority = priority  # type: ignore[assignment]
+    if queued_only["input"]:
+        plugin = s.get(Plugin, job.plugin_id)
+        validate_against(plugin.input_schema if plugin else None, input, "input")
+        job.input = input
+    if queued_only["run level"]:
+        job.run_level = run_level  # type: ignore[assignment]
+    if notes:
+        merged = dict(job.notes or {})
+        for key, value in notes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        job.notes = merged
+    job.updated_at = utcnow()
+    s.add(job)
+    u.publish(event_for("updated", job))
     return job
 
 
@@ -429,17 +441,17 @@ class PublicStatus:
     user_id: int  # whose job: for views that show more to those who may see it
 
 
-def public_status(rt: Runtime, number: int) -> PublicStatus | None:
+def public_status(u: Unit, number: int) -> PublicStatus | None:
     """A job's state without a token: Minion's documented status route. Says nothing of
     input, result or owner."""
-    if not 0 < number <= 2**63 - 1:
+    if not limits.in_int_range(number, 1):
         return None
-    with rt.db.session() as s:
-        row = s.execute(
-            select(Job.status, Plugin.name, Job.error_message, Job.notes, Job.user_id)
-            .join(Plugin, Plugin.plugin_id == Job.plugin_id)  # type: ignore[arg-type]
-            .where(Job.number == number)
-        ).first()
+    s = u.session
+    row = s.execute(
+        select(Job.status, Plugin.name, Job.error_message, Job.notes, Job.user_id)
+        .join(Plugin, Plugin.plugin_id == Job.plugin_id)  # type: ignore[arg-type]
+        .where(Job.number == number)
+    ).first()
     if row is None:
         return None
     return PublicStatus(
@@ -447,19 +459,20 @@ def public_status(rt: Runtime, number: int) -> PublicStatus | None:
     )
 
 
-def delete_job(rt: Runtime, viewer: Viewer, job_ref: str | int) -> bool:
+def delete_job(u: Unit, viewer: Viewer, job_ref: str | int) -> bool:
     """Remove an ended job, its rows and its output files."""
-    with rt.db.session(write=True) as s:
-        job = _load_for_change(s, viewer, job_ref)
-        _require_owner_or_manager(viewer, job, "delete")
-        if job.status not in ENDED_STATUSES:
-            raise Conflict(f"cannot delete job {job.job_id}: it is {job.status}; cancel it first", status=job.status)
-        s.execute(
-            sql_delete(JobDependency).where(
-                (JobDependency.child_number == job.number) | (JobDependency.parent_number == job.number)  # type: ignore[arg-type]
-            )
+    s = u.session
+    job = _load_for_change(s, viewer, job_ref)
+    policy.require_change_job(viewer, job, "delete")
+    if job.status not in ENDED_STATUSES:
+        raise Conflict(f"cannot delete job {job.job_id}: it is {job.status}; cancel it first", status=job.status)
+    s.execute(
+        sql_delete(JobDependency).where(
+            (JobDependency.child_number == job.number) | (JobDependency.parent_number == job.number)  # type: ignore[arg-type]
         )
-        s.delete(job)
-    shutil.rmtree(rt.settings.outputs_dir / job.job_id, ignore_errors=True)
-    rt.events.publish(event_for("deleted", job))
+    )
+    s.delete(job)
+    outputs = u.settings.outputs_dir / job.job_id
+    u.after_commit(lambda: shutil.rmtree(outputs, ignore_errors=True))
+    u.publish(event_for("deleted", job))
     return True

@@ -17,31 +17,31 @@ from jobgraph.db.models import Job, Worker
 from jobgraph.resolvers.attempts import Attempt
 from jobgraph.resolvers.completion import fail_attempt
 from jobgraph.resolvers.dbclock import current_time, db_now
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
 
 _workers = Worker.__table__  # type: ignore[attr-defined]
 _HEARTBEAT = update(_workers).where(_workers.c.id == bindparam("worker")).values(last_seen_at=db_now())
 
 
-def register_worker(rt: Runtime, queues: list[str] | None) -> int:
+def register_worker(u: Unit, queues: list[str] | None) -> int:
     """A worker row; `queues=None` (every queue) is stored as ["*"]."""
     worker = Worker(host=socket.gethostname(), pid=os.getpid(), queues=["*"] if queues is None else sorted(set(queues)))
-    with rt.db.session(write=True) as s:
-        worker.started_at = worker.last_seen_at = current_time(s)
-        s.add(worker)
-        s.flush()
-        assert worker.id is not None
-        return worker.id
+    s = u.session
+    worker.started_at = worker.last_seen_at = current_time(s)
+    s.add(worker)
+    s.flush()
+    assert worker.id is not None
+    return worker.id
 
 
-def heartbeat(rt: Runtime, worker_id: int) -> None:
-    with rt.db.session(write=True) as s:
-        s.execute(_HEARTBEAT, {"worker": worker_id})
+def heartbeat(u: Unit, worker_id: int) -> None:
+    s = u.session
+    s.execute(_HEARTBEAT, {"worker": worker_id})
 
 
-def stop_worker(rt: Runtime, worker_id: int) -> None:
-    with rt.db.session(write=True) as s:
-        s.execute(update(_workers).where(_workers.c.id == worker_id).values(stopped_at=db_now(), last_seen_at=db_now()))
+def stop_worker(u: Unit, worker_id: int) -> None:
+    s = u.session
+    s.execute(update(_workers).where(_workers.c.id == worker_id).values(stopped_at=db_now(), last_seen_at=db_now()))
 
 
 def _is_this_process(worker: Worker) -> bool:
@@ -61,7 +61,7 @@ def _pid_gone(worker: Worker) -> bool:
     return False
 
 
-def recover_lost_jobs(rt: Runtime, *, all_running: bool = False, trust_heartbeats: bool = True) -> list[Job]:
+def recover_lost_jobs(u: Unit, *, all_running: bool = False, trust_heartbeats: bool = True) -> list[Job]:
     """Running jobs whose worker went away: the crash counts as an attempt.
 
     A worker went away when it stopped, its heartbeat is older than the configured limit, or
@@ -70,11 +70,11 @@ def recover_lost_jobs(rt: Runtime, *, all_running: bool = False, trust_heartbeat
     `trust_heartbeats` (the caller itself just got the database back) old heartbeats are not
     taken as deaths.
     """
-    with rt.db.session() as s:
-        cutoff = current_time(s) - timedelta(seconds=rt.settings.worker_dead_after_seconds)
-        running = list(s.scalars(select(Job).where(Job.status == "running")))
-        worker_ids = {j.worker_id for j in running if j.worker_id is not None}
-        workers = {w.id: w for w in s.scalars(select(Worker).where(Worker.id.in_(worker_ids)))} if worker_ids else {}  # type: ignore[union-attr]
+    s = u.session
+    cutoff = current_time(s) - timedelta(seconds=u.settings.worker_dead_after_seconds)
+    running = list(s.scalars(select(Job).where(Job.status == "running")))
+    worker_ids = {j.worker_id for j in running if j.worker_id is not None}
+    workers = {w.id: w for w in s.scalars(select(Worker).where(Worker.id.in_(worker_ids)))} if worker_ids else {}  # type: ignore[union-attr]
     lost = []
     for job in running:
         if job.worker_id is None:
@@ -90,17 +90,17 @@ def recover_lost_jobs(rt: Runtime, *, all_running: bool = False, trust_heartbeat
             why = f"worker {worker.id} on {worker.host} went away while the job ran"
         else:
             continue
-        ended = fail_attempt(rt, Attempt.of_running(job), why, kind="crash")
+        ended = fail_attempt(u, Attempt.of_running(job), why, kind="crash")
         if ended is not None:
             lost.append(ended)
     return lost
 
 
-def orphaned_claims(rt: Runtime, worker_id: int, owned: set[int], older_than: float) -> list[Job]:
+def orphaned_claims(u: Unit, worker_id: int, owned: set[int], older_than: float) -> list[Job]:
     """Jobs running under this worker in the database that this process is not running."""
-    with rt.db.session() as s:
-        cutoff = current_time(s) - timedelta(seconds=older_than)
-        rows = s.scalars(
-            select(Job).where(Job.worker_id == worker_id, Job.status == "running", Job.started_at <= cutoff)  # type: ignore[operator]
-        )
-        return [job for job in rows if job.number not in owned]
+    s = u.session
+    cutoff = current_time(s) - timedelta(seconds=older_than)
+    rows = s.scalars(
+        select(Job).where(Job.worker_id == worker_id, Job.status == "running", Job.started_at <= cutoff)  # type: ignore[operator]
+    )
+    return [job for job in rows if job.number not in owned]

@@ -25,7 +25,7 @@ from jobgraph.db.models import (
     Series,
     User,
 )
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
 
 T = TypeVar("T")
 
@@ -42,9 +42,9 @@ def _plugins(s: Session, ids: Sequence[str]) -> list[Plugin | None]:
     return [found.get(i) for i in ids]
 
 
-def plugins(rt: Runtime, ids: Sequence[str]) -> list[Plugin | None]:
-    with rt.db.session() as s:
-        return _plugins(s, ids)
+def plugins(u: Unit, ids: Sequence[str]) -> list[Plugin | None]:
+    s = u.session
+    return _plugins(s, ids)
 
 
 def _users(s: Session, ids: Sequence[int]) -> list[User | None]:
@@ -52,9 +52,9 @@ def _users(s: Session, ids: Sequence[int]) -> list[User | None]:
     return [found.get(i) for i in ids]
 
 
-def users(rt: Runtime, ids: Sequence[int]) -> list[User | None]:
-    with rt.db.session() as s:
-        return _users(s, ids)
+def users(u: Unit, ids: Sequence[int]) -> list[User | None]:
+    s = u.session
+    return _users(s, ids)
 
 
 def _series_by_uid(s: Session, uids: Sequence[str]) -> list[Series | None]:
@@ -62,9 +62,9 @@ def _series_by_uid(s: Session, uids: Sequence[str]) -> list[Series | None]:
     return [found.get(u) for u in uids]
 
 
-def series_by_uid(rt: Runtime, uids: Sequence[str]) -> list[Series | None]:
-    with rt.db.session() as s:
-        return _series_by_uid(s, uids)
+def series_by_uid(u: Unit, uids: Sequence[str]) -> list[Series | None]:
+    s = u.session
+    return _series_by_uid(s, uids)
 
 
 def _job_series(s: Session, numbers: Sequence[int]) -> list[list[JobSeries]]:
@@ -72,9 +72,9 @@ def _job_series(s: Session, numbers: Sequence[int]) -> list[list[JobSeries]]:
     return _group(rows, "job_number", numbers)
 
 
-def job_series(rt: Runtime, numbers: Sequence[int]) -> list[list[JobSeries]]:
-    with rt.db.session() as s:
-        return _job_series(s, numbers)
+def job_series(u: Unit, numbers: Sequence[int]) -> list[list[JobSeries]]:
+    s = u.session
+    return _job_series(s, numbers)
 
 
 def _feedback(s: Session, numbers: Sequence[int]) -> list[list[Feedback]]:
@@ -82,9 +82,9 @@ def _feedback(s: Session, numbers: Sequence[int]) -> list[list[Feedback]]:
     return _group(rows, "job_number", numbers)
 
 
-def feedback(rt: Runtime, numbers: Sequence[int]) -> list[list[Feedback]]:
-    with rt.db.session() as s:
-        return _feedback(s, numbers)
+def feedback(u: Unit, numbers: Sequence[int]) -> list[list[Feedback]]:
+    s = u.session
+    return _feedback(s, numbers)
 
 
 def _messages(s: Session, numbers: Sequence[int]) -> list[list[Message]]:
@@ -92,9 +92,9 @@ def _messages(s: Session, numbers: Sequence[int]) -> list[list[Message]]:
     return _group(rows, "job_number", numbers)
 
 
-def messages(rt: Runtime, numbers: Sequence[int]) -> list[list[Message]]:
-    with rt.db.session() as s:
-        return _messages(s, numbers)
+def messages(u: Unit, numbers: Sequence[int]) -> list[list[Message]]:
+    s = u.session
+    return _messages(s, numbers)
 
 
 def _outputs(s: Session, numbers: Sequence[int]) -> list[list[Output]]:
@@ -102,9 +102,9 @@ def _outputs(s: Session, numbers: Sequence[int]) -> list[list[Output]]:
     return _group(rows, "job_number", numbers)
 
 
-def outputs(rt: Runtime, numbers: Sequence[int]) -> list[list[Output]]:
-    with rt.db.session() as s:
-        return _outputs(s, numbers)
+def outputs(u: Unit, numbers: Sequence[int]) -> list[list[Output]]:
+    s = u.session
+    return _outputs(s, numbers)
 
 
 def _linked(s: Session, numbers: Sequence[int], by: Any, other: Any) -> list[list[Job]]:
@@ -122,23 +122,23 @@ def _parents(s: Session, numbers: Sequence[int]) -> list[list[Job]]:
     return _linked(s, numbers, JobDependency.child_number, JobDependency.parent_number)
 
 
-def parents(rt: Runtime, numbers: Sequence[int]) -> list[list[Job]]:
-    with rt.db.session() as s:
-        return _parents(s, numbers)
+def parents(u: Unit, numbers: Sequence[int]) -> list[list[Job]]:
+    s = u.session
+    return _parents(s, numbers)
 
 
 def _children(s: Session, numbers: Sequence[int]) -> list[list[Job]]:
     return _linked(s, numbers, JobDependency.parent_number, JobDependency.child_number)
 
 
-def children(rt: Runtime, numbers: Sequence[int]) -> list[list[Job]]:
-    with rt.db.session() as s:
-        return _children(s, numbers)
+def children(u: Unit, numbers: Sequence[int]) -> list[list[Job]]:
+    s = u.session
+    return _children(s, numbers)
 
 
-def output(rt: Runtime, job_number: int, output_id: str) -> Output | None:
-    with rt.db.session() as s:
-        row = s.get(Output, output_id)
+def output(u: Unit, job_number: int, output_id: str) -> Output | None:
+    s = u.session
+    row = s.get(Output, output_id)
     return row if row is not None and row.job_number == job_number else None
 
 
@@ -157,34 +157,34 @@ class Nested:
 PREFETCHABLE = frozenset({"plugin", "user", "series", "feedbacks", "messages", "outputs"})
 
 
-def prefetch(rt: Runtime, jobs: Sequence[Job], wants: frozenset[str]) -> dict[int, Nested]:
+def prefetch(u: Unit, jobs: Sequence[Job], wants: frozenset[str]) -> dict[int, Nested]:
     """The nested data a page asks for, in one session and one statement per kind: the view
     then hands out plain values instead of one awaited load per job and field."""
     numbers = [j.number for j in jobs if j.number is not None]
     nested = {n: Nested() for n in numbers}
-    with rt.db.session() as s:
-        if "plugin" in wants:
-            for job, plugin in zip(jobs, _plugins(s, [j.plugin_id for j in jobs]), strict=True):
-                nested[job.number].plugin = plugin  # type: ignore[index]
-        feedback = _feedback(s, numbers) if "feedbacks" in wants else [[] for _ in numbers]
-        user_ids = [j.user_id for j in jobs] if "user" in wants else []
-        user_ids += [f.user_id for given in feedback for f in given]
-        users_by_id = {u.id: u for u in _users(s, user_ids) if u is not None} if user_ids else {}
-        if "user" in wants:
-            for job in jobs:
-                nested[job.number].user = users_by_id.get(job.user_id)  # type: ignore[index]
-        for number, given in zip(numbers, feedback, strict=True):
-            nested[number].feedback = [(f, users_by_id.get(f.user_id)) for f in given]
-        if "series" in wants:
-            per_job = _job_series(s, numbers)
-            uids = sorted({r.series_uid for rows in per_job for r in rows})
-            series = {x.series_uid: x for x in _series_by_uid(s, uids) if x is not None} if uids else {}
-            for number, rows in zip(numbers, per_job, strict=True):
-                nested[number].series = [(r, series.get(r.series_uid)) for r in rows]
-        if "messages" in wants:
-            for number, messages in zip(numbers, _messages(s, numbers), strict=True):
-                nested[number].messages = messages
-        if "outputs" in wants:
-            for number, outputs in zip(numbers, _outputs(s, numbers), strict=True):
-                nested[number].outputs = outputs
+    s = u.session
+    if "plugin" in wants:
+        for job, plugin in zip(jobs, _plugins(s, [j.plugin_id for j in jobs]), strict=True):
+            nested[job.number].plugin = plugin  # type: ignore[index]
+    feedback = _feedback(s, numbers) if "feedbacks" in wants else [[] for _ in numbers]
+    user_ids = [j.user_id for j in jobs] if "user" in wants else []
+    user_ids += [f.user_id for given in feedback for f in given]
+    users_by_id = {u.id: u for u in _users(s, user_ids) if u is not None} if user_ids else {}
+    if "user" in wants:
+        for job in jobs:
+            nested[job.number].user = users_by_id.get(job.user_id)  # type: ignore[index]
+    for number, given in zip(numbers, feedback, strict=True):
+        nested[number].feedback = [(f, users_by_id.get(f.user_id)) for f in given]
+    if "series" in wants:
+        per_job = _job_series(s, numbers)
+        uids = sorted({r.series_uid for rows in per_job for r in rows})
+        series = {x.series_uid: x for x in _series_by_uid(s, uids) if x is not None} if uids else {}
+        for number, rows in zip(numbers, per_job, strict=True):
+            nested[number].series = [(r, series.get(r.series_uid)) for r in rows]
+    if "messages" in wants:
+        for number, messages in zip(numbers, _messages(s, numbers), strict=True):
+            nested[number].messages = messages
+    if "outputs" in wants:
+        for number, outputs in zip(numbers, _outputs(s, numbers), strict=True):
+            nested[number].outputs = outputs
     return nested

@@ -11,9 +11,10 @@ from sqlalchemy import select
 from jobgraph.clock import utcnow
 from jobgraph.db.models import Plugin
 from jobgraph.errors import BadInput, NotFound
+from jobgraph.resolvers import limits, policy
 from jobgraph.resolvers.validation import check_json_value, check_schema
-from jobgraph.resolvers.viewer import Privilege, Viewer
-from jobgraph.runtime import Runtime
+from jobgraph.resolvers.viewer import Viewer
+from jobgraph.unit import Unit
 
 PLUGIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -101,68 +102,85 @@ def _check(spec: PluginSpec) -> None:
     _check_env(spec.env)
     if spec.name is not None and not 1 <= len(spec.name) <= 200:
         raise BadInput("name must be 1 to 200 characters")
+    if spec.name is not None:
+        limits.check_text(spec.name, "name", limits.MAX_NAME)
+    limits.check_text(spec.version, "version", 64)
+    limits.check_text(spec.description, "description", limits.MAX_DESCRIPTION)
 
 
-def register_plugin(rt: Runtime, viewer: Viewer | None, spec: PluginSpec) -> Plugin:
+def register_plugin(u: Unit, viewer: Viewer | None, spec: PluginSpec) -> Plugin:
     """Create the plugin, or update it in place when the pluginId exists (a new version)."""
-    if viewer is not None:
-        viewer.require(Privilege.MANAGE_SERVER)
+    policy.require_manage_server(viewer)
     _check(spec)
     now = utcnow()
-    with rt.db.session(write=True) as s:
-        plugin = s.get(Plugin, spec.plugin_id)
-        if plugin is None:
-            plugin = Plugin(plugin_id=spec.plugin_id, name=spec.name or spec.plugin_id, kind=spec.kind, created_at=now)
-        plugin.name = spec.name or plugin.name or spec.plugin_id
-        plugin.kind = spec.kind
-        plugin.entrypoint = spec.entrypoint
-        plugin.version = spec.version
-        plugin.description = spec.description
-        plugin.input_schema = spec.input_schema
-        plugin.feedback_schema = spec.feedback_schema
-        plugin.timeout = spec.timeout
-        plugin.attempts = spec.attempts
-        plugin.queue = spec.queue
-        plugin.isolation = spec.isolation
-        plugin.enabled = spec.enabled
-        plugin.icon = spec.icon
-        plugin.display_strategy = spec.display_strategy
-        plugin.env = dict(spec.env or {})
-        plugin.updated_at = now
-        s.add(plugin)
+    s = u.session
+    plugin = s.get(Plugin, spec.plugin_id)
+    if plugin is None:
+        plugin = Plugin(plugin_id=spec.plugin_id, name=spec.name or spec.plugin_id, kind=spec.kind, created_at=now)
+    plugin.name = spec.name or plugin.name or spec.plugin_id
+    plugin.kind = spec.kind
+    plugin.entrypoint = spec.entrypoint
+    plugin.version = spec.version
+    plugin.description = spec.description
+    plugin.input_schema = spec.input_schema
+    plugin.feedback_schema = spec.feedback_schema
+    plugin.timeout = spec.timeout
+    plugin.attempts = spec.attempts
+    plugin.queue = spec.queue
+    plugin.isolation = spec.isolation
+    plugin.enabled = spec.enabled
+    plugin.icon = spec.icon
+    plugin.display_strategy = spec.display_strategy
+    plugin.env = dict(spec.env or {})
+    plugin.updated_at = now
+    s.add(plugin)
     return plugin
 
 
-def set_plugin_enabled(rt: Runtime, viewer: Viewer | None, plugin_id: str, enabled: bool) -> Plugin:
-    if viewer is not None:
-        viewer.require(Privilege.MANAGE_SERVER)
-    with rt.db.session(write=True) as s:
-        plugin = s.get(Plugin, plugin_id)
-        if plugin is None:
-            raise NotFound(f"no plugin {plugin_id!r}")
-        plugin.enabled = enabled
-        plugin.updated_at = utcnow()
-        s.add(plugin)
+def set_plugin_enabled(u: Unit, viewer: Viewer | None, plugin_id: str, enabled: bool) -> Plugin:
+    policy.require_manage_server(viewer)
+    if not _may_name_a_plugin(plugin_id):
+        raise NotFound(f"no plugin {plugin_id!r}")
+    s = u.session
+    plugin = s.get(Plugin, plugin_id)
+    if plugin is None:
+        raise NotFound(f"no plugin {plugin_id!r}")
+    plugin.enabled = enabled
+    plugin.updated_at = utcnow()
+    s.add(plugin)
     return plugin
 
 
-def get_plugin(rt: Runtime, viewer: Viewer, plugin_id: str) -> Plugin | None:
-    with rt.db.session() as s:
-        return s.get(Plugin, plugin_id)
+def _may_name_a_plugin(text: str, pattern: re.Pattern[str] = PLUGIN_ID) -> bool:
+    """Whether `text` could be a pluginId (or, with another pattern, a name): any other text
+    names no plugin, and is never sent to the database (where a NUL would be an error)."""
+    return isinstance(text, str) and bool(pattern.match(text)) and limits.text_problem(text) is None
 
 
-def find_plugin_by_name(rt: Runtime, viewer: Viewer, name: str) -> Plugin | None:
+_NAME = re.compile(r"^.{1,200}$", re.DOTALL)
+
+
+def get_plugin(u: Unit, viewer: Viewer, plugin_id: str) -> Plugin | None:
+    if not _may_name_a_plugin(plugin_id):
+        return None
+    s = u.session
+    return s.get(Plugin, plugin_id)
+
+
+def find_plugin_by_name(u: Unit, viewer: Viewer, name: str) -> Plugin | None:
     """By pluginId first, else by name (Minion's `task`, Ion's `plugin`): the newest such."""
-    with rt.db.session() as s:
-        plugin = s.get(Plugin, name)
-        if plugin is not None:
-            return plugin
-        return s.scalars(select(Plugin).where(Plugin.name == name).order_by(Plugin.updated_at.desc())).first()  # type: ignore[attr-defined]
+    if not _may_name_a_plugin(name, _NAME):
+        return None
+    s = u.session
+    plugin = s.get(Plugin, name)
+    if plugin is not None:
+        return plugin
+    return s.scalars(select(Plugin).where(Plugin.name == name).order_by(Plugin.updated_at.desc())).first()  # type: ignore[attr-defined]
 
 
-def list_plugins(rt: Runtime, viewer: Viewer) -> list[Plugin]:
-    with rt.db.session() as s:
-        return list(s.scalars(select(Plugin).order_by(Plugin.plugin_id)))
+def list_plugins(u: Unit, viewer: Viewer) -> list[Plugin]:
+    s = u.session
+    return list(s.scalars(select(Plugin).order_by(Plugin.plugin_id)))
 
 
 MANIFEST_KEYS = {
@@ -202,7 +220,7 @@ def spec_from_manifest(manifest: Any) -> PluginSpec:
     return PluginSpec(**kwargs)
 
 
-def register_builtin_plugins(rt: Runtime) -> list[Plugin]:
+def register_builtin_plugins(u: Unit) -> list[Plugin]:
     from jobgraph.plugins.builtin import BUILTIN_PLUGINS
 
-    return [register_plugin(rt, None, spec_from_manifest(m)) for m in BUILTIN_PLUGINS]
+    return [register_plugin(u, None, spec_from_manifest(m)) for m in BUILTIN_PLUGINS]

@@ -8,12 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from jobgraph.clock import utcnow
-from jobgraph.db.models import Job, Worker
+from jobgraph.db.models import JOB_STATUSES, Job, Worker
+from jobgraph.resolvers import counting
 from jobgraph.resolvers.job_list import _where
 from jobgraph.resolvers.viewer import Viewer
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
 
 RECENT_WORKERS = timedelta(days=1)  # stopped workers stay listed this long
 
@@ -30,27 +32,30 @@ class QueueStats:
     by_status: dict[str, int]
     by_queue: dict[str, dict[str, int]]
     workers: list[WorkerState]
+    # The statuses, and the queues, whose counts are PostgreSQL's estimates (counting.py).
+    estimated_statuses: frozenset[str] = frozenset()
+    estimated_queues: frozenset[str] = frozenset()
 
 
-def _states(rt: Runtime, where: Any) -> list[WorkerState]:
+def _states(u: Unit, where: Any) -> list[WorkerState]:
     """Workers with what is derived from them: alive (not stopped, heard from lately) and the
     number of jobs they run now. The `workers` query and a job's `runBy` both read them here."""
     now = utcnow()
-    dead_after = timedelta(seconds=rt.settings.worker_dead_after_seconds)
-    with rt.db.session() as s:
-        rows = list(s.scalars(select(Worker).where(where).order_by(Worker.id)))  # type: ignore[arg-type]
-        ids = [w.id for w in rows]
-        running = (
-            dict(
-                s.execute(
-                    select(Job.worker_id, func.count())
-                    .where(Job.status == "running", Job.worker_id.in_(ids))
-                    .group_by(Job.worker_id)
-                ).all()
-            )
-            if ids
-            else {}
+    dead_after = timedelta(seconds=u.settings.worker_dead_after_seconds)
+    s = u.session
+    rows = list(s.scalars(select(Worker).where(where).order_by(Worker.id)))  # type: ignore[arg-type]
+    ids = [w.id for w in rows]
+    running = (
+        dict(
+            s.execute(
+                select(Job.worker_id, func.count())
+                .where(Job.status == "running", Job.worker_id.in_(ids))
+                .group_by(Job.worker_id)
+            ).all()
         )
+        if ids
+        else {}
+    )
     return [
         WorkerState(
             worker=w,
@@ -61,29 +66,38 @@ def _states(rt: Runtime, where: Any) -> list[WorkerState]:
     ]
 
 
-def list_workers(rt: Runtime, viewer: Viewer) -> list[WorkerState]:
+def list_workers(u: Unit, viewer: Viewer) -> list[WorkerState]:
     """Workers seen in the last day."""
-    return _states(rt, Worker.last_seen_at >= utcnow() - RECENT_WORKERS)
+    return _states(u, Worker.last_seen_at >= utcnow() - RECENT_WORKERS)
 
 
-def worker_states(rt: Runtime, ids: Sequence[int]) -> list[WorkerState | None]:
+def worker_states(u: Unit, ids: Sequence[int]) -> list[WorkerState | None]:
     """By id, in the order asked (a DataLoader's batch)."""
-    found = {state.worker.id: state for state in _states(rt, Worker.id.in_(set(ids)))}
+    found = {state.worker.id: state for state in _states(u, Worker.id.in_(set(ids)))}
     return [found.get(i) for i in ids]
 
 
-def queue_stats(rt: Runtime, viewer: Viewer) -> QueueStats:
+def queue_stats(u: Unit, viewer: Viewer) -> QueueStats:
+    """Counts by status (counting.py: exact up to the exact count limit, else PostgreSQL's
+    estimate), and the queued and running jobs of each queue (the same, per queue)."""
     visible = _where(viewer, None)
-    with rt.db.session() as s:
-        by_status = {
-            str(k): int(v)
-            for k, v in s.execute(select(Job.status, func.count()).where(*visible).group_by(Job.status)).all()
-        }
-        by_queue: dict[str, dict[str, int]] = {}
-        for queue, status, count in s.execute(
-            select(Job.queue, Job.status, func.count())
-            .where(*visible, Job.status.in_(("queued", "running")))  # type: ignore[attr-defined]
-            .group_by(Job.queue, Job.status)
-        ).all():
-            by_queue.setdefault(str(queue), {"queued": 0, "running": 0})[str(status)] = int(count)
-    return QueueStats(by_status=by_status, by_queue=by_queue, workers=list_workers(rt, viewer))
+    limit = u.settings.exact_count_limit
+    by_queue: dict[str, dict[str, int]] = {}
+    estimated_queues: set[str] = set()
+    s = u.session
+    statuses = {st: col(Job.status) == st for st in JOB_STATUSES}
+    totals = counting.count_each(s, visible, statuses, limit=limit)
+    for status in ("queued", "running"):  # per queue: ix_jobs_status_queue serves both the scan and the counts
+        each = counting.count_by(s, [*visible, col(Job.status) == status], Job.queue, limit=limit)
+        for queue, total in each.items():
+            if total.count:
+                by_queue.setdefault(str(queue), {"queued": 0, "running": 0})[status] = total.count
+            if total.estimated:
+                estimated_queues.add(str(queue))
+    return QueueStats(
+        by_status={status: total.count for status, total in totals.items() if total.count},
+        by_queue=by_queue,
+        workers=list_workers(u, viewer),
+        estimated_statuses=frozenset(status for status, total in totals.items() if total.estimated),
+        estimated_queues=frozenset(estimated_queues),
+    )

@@ -12,7 +12,7 @@ from jobgraph.resolvers import dependencies, lifecycle
 from jobgraph.resolvers.attempts import ERROR
 from jobgraph.resolvers.dbclock import current_time, db_now
 from jobgraph.resolvers.dispatch import wake_for
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
 
 BATCH = 1000
 _jobs = Job.__table__  # type: ignore[attr-defined]
@@ -32,13 +32,13 @@ _PROMOTE = (
 )
 
 
-def promote_scheduled(rt: Runtime) -> int:
+def promote_scheduled(u: Unit) -> int:
     """Scheduled jobs whose time has come become ready (up to BATCH at a time); their queues
     are woken. Returns how many."""
-    with rt.db.session(write=True) as s:
-        rows = list(s.execute(_PROMOTE))
+    s = u.session
+    rows = list(s.execute(_PROMOTE))
     if rows:
-        wake_for(rt, rows)
+        wake_for(u, rows)
     return len(rows)
 
 
@@ -51,24 +51,24 @@ _EXPIRED = (
 )
 
 
-def expire_jobs(rt: Runtime) -> list[Job]:
-    with rt.db.session(write=True) as s:
-        now = current_time(s)
-        expired = list(s.scalars(_EXPIRED, {"now": now}))
-        for job in expired:
-            lifecycle.move(job, "failed", "expire")
-            job.hold = None
-            job.error_message = "expired before it started"
-            job.failure_kind = "expired"
-            job.finished_at = now
-            job.updated_at = now
-            s.add(job)
-            s.add(Message(job_number=job.number, status=ERROR, text=job.error_message))
-        s.flush()
-        settled = dependencies.settle(s, expired)
+def expire_jobs(u: Unit) -> list[Job]:
+    s = u.session
+    now = current_time(s)
+    expired = list(s.scalars(_EXPIRED, {"now": now}))
     for job in expired:
-        rt.events.publish(event_for("updated", job))
-    settled.publish(rt)
+        lifecycle.move(job, "failed", "expire")
+        job.hold = None
+        job.error_message = "expired before it started"
+        job.failure_kind = "expired"
+        job.finished_at = now
+        job.updated_at = now
+        s.add(job)
+        s.add(Message(job_number=job.number, status=ERROR, text=job.error_message))
+    s.flush()
+    settled = dependencies.settle(s, expired)
+    for job in expired:
+        u.publish(event_for("updated", job))
+    settled.publish(u)
     return expired
 
 
@@ -86,9 +86,9 @@ SELECT queue FROM q WHERE queue IS NOT NULL"""
 )
 
 
-def known_queues(rt: Runtime) -> set[str]:
+def known_queues(u: Unit) -> set[str]:
     """Queues there may be work in: every plugin's, and every queue with ready jobs."""
-    with rt.db.session() as s:
-        queues = set(s.scalars(select(Plugin.queue).distinct()))
-        queues.update(s.scalars(_READY_QUEUES))
+    s = u.session
+    queues = set(s.scalars(select(Plugin.queue).distinct()))
+    queues.update(s.scalars(_READY_QUEUES))
     return {q for q in queues if q}

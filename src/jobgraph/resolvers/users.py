@@ -1,4 +1,9 @@
-"""Users and API tokens. Tokens are random, shown once, stored only as a sha256 hash."""
+"""Users and API tokens. Tokens are random, shown once, stored only as a sha256 hash.
+
+An API token may buy derived tokens (OAuth2 access tokens, `parent_id` names the API token):
+they are short-lived, never outlive their parent, stop working when it is revoked or expires
+(authenticate joins the parent), and cannot make further tokens.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,37 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
 
 from jobgraph.clock import utcnow
 from jobgraph.db.models import ApiToken, User
-from jobgraph.errors import BadInput, Conflict, NotFound, Unauthenticated
+from jobgraph.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
 from jobgraph.ids import new_id
-from jobgraph.resolvers.viewer import ALL_PRIVILEGES, Privilege, Viewer
-from jobgraph.runtime import Runtime
+from jobgraph.resolvers import limits, policy
+from jobgraph.resolvers.viewer import ALL_PRIVILEGES, Viewer
+from jobgraph.unit import Unit
 
 EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,100}$")
 TOKEN_SEPARATOR = "."  # token = "<token id>.<secret>": Alteryx's client id and secret
+ACCESS_TOKEN_NAME = "oauth2 access token"
+DERIVED_CANNOT_MINT = "minting an API token needs an API token, not a derived access token"
 
 
 @dataclass(frozen=True)
 class NewToken:
     token: ApiToken
     secret: str  # the whole token string; shown once
+    expires_in: int | None = None  # seconds it lives, for a derived (access) token
+
+
+@dataclass(frozen=True)
+class ListedToken:
+    token: ApiToken
+    user_email: str
 
 
 def hash_token(secret: str) -> str:
@@ -40,168 +56,235 @@ def _check_privileges(privileges: list[str]) -> list[str]:
 
 
 def _check_email(email: str) -> str:
-    email = email.strip()
+    email = limits.check_text(email, "an email address", 320).strip()
     if not EMAIL.match(email):
         raise BadInput(f"not an email address: {email!r}")
     return email
 
 
-def create_user(rt: Runtime, viewer: Viewer | None, email: str, privileges: list[str]) -> User:
+def create_user(u: Unit, viewer: Viewer | None, email: str, privileges: list[str]) -> User:
     """Create a user. `viewer=None` is the command line's own authority (the operator)."""
-    if viewer is not None:
-        viewer.require(Privilege.MANAGE_SERVER)
+    policy.require_manage_server(viewer)
     user = User(email=_check_email(email), privileges=_check_privileges(privileges))
     try:
-        with rt.db.session(write=True) as s:
-            s.add(user)
-            s.flush()
+        s = u.session
+        s.add(user)
+        s.flush()
     except IntegrityError:
         raise Conflict(f"a user with email {email!r} exists already") from None
     return user
 
 
-def set_privileges(rt: Runtime, viewer: Viewer | None, email: str, privileges: list[str]) -> User:
-    if viewer is not None:
-        viewer.require(Privilege.MANAGE_SERVER)
-    with rt.db.session(write=True) as s:
-        user = s.scalars(select(User).where(User.email == email)).first()
-        if user is None:
-            raise NotFound(f"no user {email!r}")
-        user.privileges = _check_privileges(privileges)
-        s.add(user)
+def set_privileges(u: Unit, viewer: Viewer | None, email: str, privileges: list[str]) -> User:
+    policy.require_manage_server(viewer)
+    s = u.session
+    user = s.scalars(select(User).where(User.email == email)).first()
+    if user is None:
+        raise NotFound(f"no user {email!r}")
+    user.privileges = _check_privileges(privileges)
+    s.add(user)
     return user
 
 
-def list_users(rt: Runtime, viewer: Viewer | None) -> list[User]:
-    if viewer is not None:
-        viewer.require(Privilege.MANAGE_SERVER)
-    with rt.db.session() as s:
-        return list(s.scalars(select(User).order_by(User.id)))
+def list_users(u: Unit, viewer: Viewer | None) -> list[User]:
+    policy.require_manage_server(viewer)
+    s = u.session
+    return list(s.scalars(select(User).order_by(User.id)))
 
 
-def find_user(rt: Runtime, email: str) -> User | None:
-    with rt.db.session() as s:
-        return s.scalars(select(User).where(User.email == email)).first()
+def find_user(u: Unit, email: str) -> User | None:
+    s = u.session
+    return s.scalars(select(User).where(User.email == email)).first()
 
 
 def create_api_token(
-    rt: Runtime,
+    u: Unit,
     viewer: Viewer | None,
     email: str | None = None,
     name: str = "",
     expires_in: timedelta | None = None,
     secret: str | None = None,
 ) -> NewToken:
-    """A token for `email` (default: the viewer). Only manageServer makes tokens for others."""
+    """A token for `email` (default: the viewer). Only manageServer makes tokens for others.
+    A viewer who came with a derived (access) token cannot make tokens at all."""
+    if viewer is not None and viewer.derived:
+        raise Forbidden(DERIVED_CANNOT_MINT)
     if viewer is None and email is None:
         raise BadInput("give the email of the user the token is for")
     if viewer is not None and email not in (None, viewer.email):
-        viewer.require(Privilege.MANAGE_SERVER)
+        policy.require_manage_server(viewer)
     target_email = email or (viewer.email if viewer else "")
     if len(name) > 200:
         raise BadInput("a token name is at most 200 characters")
-    with rt.db.session(write=True) as s:
-        user = s.scalars(select(User).where(User.email == target_email)).first()
-        if user is None:
-            raise NotFound(f"no user {target_email!r}")
-        token_id = new_id()
-        if secret is None:
-            secret = f"{token_id}{TOKEN_SEPARATOR}{secrets.token_urlsafe(32)}"
-        elif len(secret) < 16:
-            raise BadInput("a chosen token must have at least 16 characters")
-        assert user.id is not None
-        token = ApiToken(
-            id=token_id,
-            user_id=user.id,
-            name=name,
-            token_hash=hash_token(secret),
-            expires_at=utcnow() + expires_in if expires_in else None,
-        )
-        s.add(token)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise Conflict("that token is in use already") from None
+    limits.check_text(name, "a token name", 200)
+    s = u.session
+    user = s.scalars(select(User).where(User.email == target_email)).first()
+    if user is None:
+        raise NotFound(f"no user {target_email!r}")
+    if secret is not None and len(secret) < 16:
+        raise BadInput("a chosen token must have at least 16 characters")
+    assert user.id is not None
+    expires_at = utcnow() + expires_in if expires_in else None
+    return _insert_token(s, user.id, name, expires_at, secret=secret)
+
+
+def _insert_token(
+    s: Session,
+    user_id: int,
+    name: str,
+    expires_at: datetime | None,
+    *,
+    secret: str | None = None,
+    parent_id: str | None = None,
+) -> NewToken:
+    token_id = new_id()
+    if secret is None:
+        secret = f"{token_id}{TOKEN_SEPARATOR}{secrets.token_urlsafe(32)}"
+    token = ApiToken(
+        id=token_id,
+        user_id=user_id,
+        name=name,
+        token_hash=hash_token(secret),
+        expires_at=expires_at,
+        parent_id=parent_id,
+    )
+    s.add(token)
+    try:
+        s.flush()
+    except IntegrityError:
+        raise Conflict("that token is in use already") from None
     return NewToken(token=token, secret=secret)
 
 
-def revoke_api_token(rt: Runtime, viewer: Viewer | None, token_id: str) -> bool:
-    with rt.db.session(write=True) as s:
-        token = s.get(ApiToken, token_id)
-        if token is None or (
-            viewer is not None and token.user_id != viewer.user_id and not viewer.can(Privilege.MANAGE_SERVER)
-        ):
-            raise NotFound(f"no token {token_id!r}")
-        if token.revoked_at is None:
-            token.revoked_at = utcnow()
-            s.add(token)
+def revoke_api_token(u: Unit, viewer: Viewer | None, token_id: str) -> bool:
+    s = u.session
+    token = s.get(ApiToken, token_id)
+    if token is None or (
+        viewer is not None and token.user_id != viewer.user_id and not policy.can_manage_server(viewer)
+    ):
+        raise NotFound(f"no token {token_id!r}")
+    now = utcnow()
+    if token.revoked_at is None:
+        token.revoked_at = now
+        s.add(token)
+    # Its derived tokens are dead already (authenticate checks the parent); say so in listings.
+    s.execute(
+        update(ApiToken)
+        .where(ApiToken.parent_id == token.id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=now)
+    )
     return True
 
 
-def list_api_tokens(rt: Runtime, viewer: Viewer) -> list[ApiToken]:
-    with rt.db.session() as s:
-        stmt = select(ApiToken).where(ApiToken.user_id == viewer.user_id).order_by(ApiToken.created_at)
-        return list(s.scalars(stmt))
+def list_api_tokens(u: Unit, viewer: Viewer | None, email: str | None = None) -> list[ListedToken]:
+    """Tokens of `email` (default: the viewer's own), oldest first, never their secrets. Another
+    user's tokens need manageServer; `viewer=None` (the operator) without `email` lists all."""
+    if viewer is not None:
+        if email is None:
+            email = viewer.email
+        elif email != viewer.email:
+            policy.require_manage_server(viewer)
+    s = u.session
+    stmt = (
+        select(ApiToken, User.email)
+        .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
+        .order_by(ApiToken.created_at, ApiToken.id)  # type: ignore[arg-type]
+    )
+    if email is not None:
+        user_id = s.scalars(select(User.id).where(User.email == email)).first()
+        if user_id is None:
+            raise NotFound(f"no user {email!r}")
+        stmt = stmt.where(ApiToken.user_id == user_id)
+    return [ListedToken(token=token, user_email=user_email) for token, user_email in s.execute(stmt)]
 
 
-def exchange_client_credentials(rt: Runtime, client_id: str, client_secret: str, lifetime: timedelta) -> NewToken:
+def exchange_client_credentials(u: Unit, client_id: str, client_secret: str, lifetime: timedelta) -> NewToken:
     """OAuth2 client credentials (Alteryx): the API token `<id>.<secret>` split in two buys a
-    short-lived access token for the same user."""
-    viewer = authenticate(rt, f"{client_id}{TOKEN_SEPARATOR}{client_secret}")
-    return create_api_token(rt, None, viewer.email, "oauth2 access token", expires_in=lifetime)
+    short-lived access token for the same user, derived from it: it lives `lifetime` at most,
+    never past the API token's own expiry, and only while the API token is valid. An access
+    token cannot buy another (Forbidden)."""
+    viewer = authenticate(u, f"{client_id}{TOKEN_SEPARATOR}{client_secret}")
+    if viewer.derived or viewer.token_id is None:
+        raise Forbidden("an access token cannot buy another: give an API token as client credentials")
+    now = utcnow()
+    expires_at = now + lifetime
+    if viewer.token_expires_at is not None:
+        expires_at = min(expires_at, viewer.token_expires_at)
+    s = u.session
+    new = _insert_token(s, viewer.user_id, ACCESS_TOKEN_NAME, expires_at, parent_id=viewer.token_id)
+    expires_in = max(0, int((expires_at - now).total_seconds()))
+    return NewToken(token=new.token, secret=new.secret, expires_in=expires_in)
 
 
-def authenticate(rt: Runtime, secret: str | None) -> Viewer:
-    """The viewer a token stands for, or Unauthenticated (401)."""
+def authenticate(u: Unit, secret: str | None) -> Viewer:
+    """The viewer a token stands for, or Unauthenticated (401). One statement: the token, its
+    user, and the parent of a derived token, which must be valid too."""
     if not secret or len(secret) > 512:
         raise Unauthenticated()
     now = utcnow()
-    with rt.db.session() as s:
-        row = s.execute(
-            select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
-            .where(ApiToken.token_hash == hash_token(secret))
-        ).first()
+    parent = aliased(ApiToken, name="parent_token")
+    s = u.session
+    row = s.execute(
+        select(ApiToken, User, parent.id, parent.revoked_at, parent.expires_at)
+        .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
+        .outerjoin(parent, parent.id == ApiToken.parent_id)  # type: ignore[arg-type]
+        .where(ApiToken.token_hash == hash_token(secret))
+    ).first()
     if row is None:
         raise Unauthenticated("the API token is not valid")
-    token, user = row
+    token, user, parent_id, parent_revoked_at, parent_expires_at = row
     if token.revoked_at is not None:
         raise Unauthenticated("the API token was revoked")
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthenticated("the API token has expired")
+    derived = token.parent_id is not None
+    if derived:
+        if parent_id is None:
+            raise Unauthenticated("the API token this access token was made from no longer exists")
+        if parent_revoked_at is not None:
+            raise Unauthenticated("the API token this access token was made from was revoked")
+        if parent_expires_at is not None and parent_expires_at <= now:
+            raise Unauthenticated("the API token this access token was made from has expired")
     assert user.id is not None
-    return Viewer(user_id=user.id, email=user.email, privileges=frozenset(user.privileges or []))
+    return Viewer(
+        user_id=user.id,
+        email=user.email,
+        privileges=frozenset(user.privileges or []),
+        token_id=token.id,
+        derived=derived,
+        token_expires_at=token.expires_at,
+    )
 
 
-def viewer_for_email(rt: Runtime, email: str) -> Viewer:
+def viewer_for_email(u: Unit, email: str) -> Viewer:
     """The operator acting as a user from the command line (it has the database already)."""
-    user = find_user(rt, email)
+    user = find_user(u, email)
     if user is None or user.id is None:
         raise NotFound(f"no user {email!r}")
     return Viewer(user_id=user.id, email=user.email, privileges=frozenset(user.privileges or []))
 
 
-def ensure_admin(rt: Runtime) -> str | None:
+def ensure_admin(u: Unit) -> str | None:
     """Create the first admin on a new database. Returns a new token to print once, or None.
 
     With JOBGRAPH_ADMIN_TOKEN set that token is registered (automation), and nothing is printed.
     """
-    settings = rt.settings
-    with rt.db.session() as s:
-        admin = s.scalars(select(User).where(User.email == settings.admin_email)).first()
-        has_users = s.scalars(select(User.id).limit(1)).first() is not None
+    settings = u.settings
+    s = u.session
+    admin = s.scalars(select(User).where(User.email == settings.admin_email)).first()
+    has_users = s.scalars(select(User.id).limit(1)).first() is not None
     if admin is None and has_users:
         return None
     if admin is None:
-        admin = create_user(rt, None, settings.admin_email, ALL_PRIVILEGES)
+        admin = create_user(u, None, settings.admin_email, ALL_PRIVILEGES)
     if settings.admin_token:
-        with rt.db.session() as s:
-            known = s.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(settings.admin_token))).first()
+        s = u.session
+        known = s.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(settings.admin_token))).first()
         if known is None:
-            create_api_token(rt, None, admin.email, "JOBGRAPH_ADMIN_TOKEN", secret=settings.admin_token)
+            create_api_token(u, None, admin.email, "JOBGRAPH_ADMIN_TOKEN", secret=settings.admin_token)
         return None
-    with rt.db.session() as s:
-        has_token = s.scalars(select(ApiToken.id).where(ApiToken.user_id == admin.id).limit(1)).first()
+    s = u.session
+    has_token = s.scalars(select(ApiToken.id).where(ApiToken.user_id == admin.id).limit(1)).first()
     if has_token is not None:
         return None
-    return create_api_token(rt, None, admin.email, "first admin token").secret
+    return create_api_token(u, None, admin.email, "first admin token").secret

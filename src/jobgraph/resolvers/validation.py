@@ -9,6 +9,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from jobgraph.errors import BadInput
+from jobgraph.resolvers.limits import text_problem
 
 
 def check_schema(schema: Any, what: str) -> dict[str, Any] | None:
@@ -62,9 +63,6 @@ def check_json_value(value: Any, what: str) -> Any:
 
 
 def _check_text(text: str, what: str) -> None:
-    if "\x00" in text:
-        raise BadInput(f"{what} holds a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadInput(f"{what} holds text that is not valid Unicode (a lone surrogate)") from None
+    problem = text_problem(text)
+    if problem:
+        raise BadInput(f"{what} {problem}")

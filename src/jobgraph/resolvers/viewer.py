@@ -1,8 +1,9 @@
-"""Who is asking, and what they may do. Every use case takes a Viewer and checks here."""
+"""Who is asking, and what they hold. What that lets them do is `resolvers/policy.py`'s to say."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from jobgraph.errors import Forbidden
@@ -25,6 +26,12 @@ class Viewer:
     user_id: int
     email: str
     privileges: frozenset[str]
+    # The token the request came with (None: the operator, acting from the command line).
+    token_id: str | None = None
+    # A derived token (an OAuth2 access token) lives only while its parent API token does and
+    # cannot make further tokens.
+    derived: bool = False
+    token_expires_at: datetime | None = None
 
     def can(self, privilege: Privilege) -> bool:
         # manageServer is "everything", as CONTRACTS says.
@@ -33,10 +40,3 @@ class Viewer:
     def require(self, privilege: Privilege) -> None:
         if not self.can(privilege):
             raise Forbidden(f"this needs the {privilege.value} privilege")
-
-    @property
-    def sees_all_jobs(self) -> bool:
-        return self.can(Privilege.MANAGE_JOBS)
-
-    def may_see_job_of(self, owner_id: int) -> bool:
-        return owner_id == self.user_id or self.sees_all_jobs

@@ -21,13 +21,14 @@ from starlette.routing import BaseRoute, Route
 
 from jobgraph.clock import as_utc
 from jobgraph.db.models import Job, Message, Output
-from jobgraph.errors import BadInput, NotFound, Unauthenticated
+from jobgraph.errors import BadInput, Forbidden, NotFound, Unauthenticated
 from jobgraph.ids import is_public_id
-from jobgraph.resolvers import job_list, jobs, loaders, plugins, users
+from jobgraph.resolvers import job_list, jobs, loaders, plugins, policy, users
 from jobgraph.resolvers.jobs import JobSpec
-from jobgraph.resolvers.viewer import Privilege, Viewer
-from jobgraph.rest.common import call, int_param, json_body, runtime, viewer_from_bearer
-from jobgraph.runtime import Runtime
+from jobgraph.resolvers.viewer import Viewer
+from jobgraph.rest.common import check_request, enum_param, int_param, parse_json
+from jobgraph.unit import Unit
+from jobgraph.web.views import answer, answer_public, runtime
 
 # ---------------------------------------------------------------- the mapping table
 
@@ -137,30 +138,30 @@ def job_summary(job: Job) -> dict[str, Any]:
 # ---------------------------------------------------------------- use of the use cases
 
 
-def _object_of(rt: Runtime, job: Job, include_messages: bool) -> dict[str, Any]:
+def _object_of(u: Unit, job: Job, include_messages: bool) -> dict[str, Any]:
     assert job.number is not None
-    outputs = loaders.outputs(rt, [job.number])[0]
-    messages = loaders.messages(rt, [job.number])[0]
+    outputs = loaders.outputs(u, [job.number])[0]
+    messages = loaders.messages(u, [job.number])[0]
     return job_object(job, outputs, messages, include_messages)
 
 
-def load_job(rt: Runtime, viewer: Viewer, job_id: str, include_messages: bool) -> dict[str, Any]:
-    return _object_of(rt, jobs.require_job(rt, viewer, job_id), include_messages)
+def load_job(u: Unit, viewer: Viewer, job_id: str, include_messages: bool) -> dict[str, Any]:
+    return _object_of(u, jobs.require_job(u, viewer, job_id), include_messages)
 
 
-def cancel_job(rt: Runtime, viewer: Viewer, job_id: str) -> dict[str, Any]:
-    return _object_of(rt, jobs.cancel_job(rt, viewer, job_id), True)
+def cancel_job(u: Unit, viewer: Viewer, job_id: str) -> dict[str, Any]:
+    return _object_of(u, jobs.cancel_job(u, viewer, job_id), True)
 
 
-def load_messages(rt: Runtime, viewer: Viewer, job_id: str) -> list[dict[str, Any]]:
-    viewer.require(Privilege.MANAGE_JOBS)
-    job = jobs.require_job(rt, viewer, job_id)
+def load_messages(u: Unit, viewer: Viewer, job_id: str) -> list[dict[str, Any]]:
+    policy.require_manage_jobs(viewer)
+    job = jobs.require_job(u, viewer, job_id)
     assert job.number is not None
-    return [message_object(m) for m in loaders.messages(rt, [job.number])[0]]
+    return [message_object(m) for m in loaders.messages(u, [job.number])[0]]
 
 
 def list_workflow_jobs(
-    rt: Runtime,
+    u: Unit,
     viewer: Viewer,
     workflow_id: str,
     statuses: list[str] | None,
@@ -168,10 +169,10 @@ def list_workflow_jobs(
     offset: int,
     limit: int,
 ) -> list[dict[str, Any]]:
-    if plugins.get_plugin(rt, viewer, workflow_id) is None:
+    if plugins.get_plugin(u, viewer, workflow_id) is None:
         raise NotFound(f"no workflow {workflow_id!r}")
     page = job_list.list_jobs(
-        rt,
+        u,
         viewer,
         job_list.JobFilter(plugin_ids=[workflow_id], statuses=statuses),
         order="NEWEST" if newest_first else "OLDEST",
@@ -182,18 +183,18 @@ def list_workflow_jobs(
     return [job_summary(j) for j in page.jobs]
 
 
-def create_job(rt: Runtime, viewer: Viewer, spec: JobSpec) -> dict[str, Any]:
-    return _object_of(rt, jobs.create_job(rt, viewer, spec), True)
+def create_job(u: Unit, viewer: Viewer, spec: JobSpec) -> dict[str, Any]:
+    return _object_of(u, jobs.create_job(u, viewer, spec), True)
 
 
-def output_file(rt: Runtime, viewer: Viewer, job_id: str, output_id: str) -> tuple[Path, Output]:
+def output_file(u: Unit, viewer: Viewer, job_id: str, output_id: str) -> tuple[Path, Output]:
     """The file of an output of a job the viewer may see; never a path outside the outputs folder."""
-    job = jobs.require_job(rt, viewer, job_id)
+    job = jobs.require_job(u, viewer, job_id)
     assert job.number is not None
-    output = loaders.output(rt, job.number, output_id) if is_public_id(output_id) else None
+    output = loaders.output(u, job.number, output_id) if is_public_id(output_id) else None
     if output is None:
         raise NotFound(f"job {job.job_id} has no output {output_id}")
-    root = rt.settings.outputs_dir.resolve()
+    root = u.settings.outputs_dir.resolve()
     path = (root / output.path).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise NotFound(f"the file of output {output_id} is gone")
@@ -264,18 +265,12 @@ def bool_param(request: Request, name: str, default: bool) -> bool:
 
 
 def list_params(request: Request) -> tuple[list[str] | None, bool, int, int]:
-    raw_status = request.query_params.get("status") or ""
-    statuses = None
-    if raw_status:
-        if raw_status.lower() not in STATUS_FILTER:
-            raise BadInput(f"status must be one of {['Queued', 'Running', 'Completed', 'Cancelled', 'Error']}")
-        statuses = STATUS_FILTER[raw_status.lower()]
-    sort_field = request.query_params.get("sortField") or "createDate"
-    if sort_field.lower() != "createdate":
-        raise BadInput("sortField can only be createDate")
-    direction = (request.query_params.get("direction") or "desc").lower()
-    if direction not in ("asc", "desc"):
-        raise BadInput("direction must be asc or desc")
+    # Documented as enums: absent, the default; given (even empty), one of the values, any case.
+    status_names = ["Queued", "Running", "Completed", "Complete", "Cancelled", "Error"]
+    raw_status = enum_param(request, "status", "", status_names, fold_case=True)
+    statuses = STATUS_FILTER[raw_status.lower()] if raw_status else None
+    enum_param(request, "sortField", "createDate", ["createDate"], fold_case=True)
+    direction = enum_param(request, "direction", "desc", ["asc", "desc"], fold_case=True).lower()
     offset = int_param(request, "offset", 0, low=0, high=MAX_OFFSET)
     limit = int_param(request, "limit", DEFAULT_LIST_LIMIT, low=0, high=MAX_LIST_LIMIT)
     return statuses, direction == "desc", offset, limit
@@ -304,7 +299,8 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 async def oauth2_token(request: Request) -> Response:
     """RFC 6749 client credentials: client_id and client_secret are the API token `<id>.<secret>`
-    split at its first dot; the answer is a short-lived access token of the same user."""
+    split at its first dot; the answer is a short-lived access token of the same user, which
+    lives only while that API token does and cannot itself serve as client credentials."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         return _oauth_error(400, "invalid_request", "send grant_type, client_id and client_secret as a form")
@@ -321,11 +317,23 @@ async def oauth2_token(request: Request) -> Response:
     rt = runtime(request)
     lifetime = rt.settings.access_token_seconds
     try:
-        new = await call(users.exchange_client_credentials, rt, client_id, client_secret, timedelta(seconds=lifetime))
+        new = await answer_public(
+            request,
+            users.exchange_client_credentials,
+            client_id,
+            client_secret,
+            timedelta(seconds=lifetime),
+            write=True,
+        )
     except Unauthenticated:
         return _oauth_error(401, "invalid_client", "client_id and client_secret do not name a valid API token")
+    except Forbidden:
+        return _oauth_error(
+            401, "invalid_client", "client_id and client_secret name an access token: give an API token instead"
+        )
+    expires_in = lifetime if new.expires_in is None else new.expires_in
     return JSONResponse(
-        {"access_token": new.secret, "token_type": "bearer", "expires_in": lifetime},
+        {"access_token": new.secret, "token_type": "bearer", "expires_in": expires_in},
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
 
@@ -333,48 +341,53 @@ async def oauth2_token(request: Request) -> Response:
 # ---------------------------------------------------------------- views
 
 
-async def get_job(request: Request) -> Response:
-    viewer = await viewer_from_bearer(request)
+def _job(u: Unit, viewer: Viewer, request: Request) -> dict[str, Any]:
     include = bool_param(request, "includeMessages", True)
-    return JSONResponse(await call(load_job, runtime(request), viewer, request.path_params["jobId"], include))
+    return load_job(u, viewer, request.path_params["jobId"], include)
+
+
+async def get_job(request: Request) -> Response:
+    return JSONResponse(await answer(request, _job, request))
 
 
 async def delete_job(request: Request) -> Response:
-    viewer = await viewer_from_bearer(request)
-    return JSONResponse(await call(cancel_job, runtime(request), viewer, request.path_params["jobId"]))
+    return JSONResponse(await answer(request, cancel_job, request.path_params["jobId"], write=True))
 
 
 async def get_messages(request: Request) -> Response:
-    viewer = await viewer_from_bearer(request)
-    viewer.require(Privilege.MANAGE_JOBS)
-    return JSONResponse(await call(load_messages, runtime(request), viewer, request.path_params["jobId"]))
+    return JSONResponse(await answer(request, load_messages, request.path_params["jobId"]))
 
 
 async def get_output(request: Request) -> Response:
-    viewer = await viewer_from_bearer(request)
     wanted = request.query_params.get("format")
-    path, output = await call(
-        output_file, runtime(request), viewer, request.path_params["jobId"], request.path_params["outputId"]
-    )
+    path, output = await answer(request, output_file, request.path_params["jobId"], request.path_params["outputId"])
     formats = [f.lower() for f in output.available_formats or []]
     if wanted and wanted.lower() not in formats:
         raise BadInput(f"format must be one of {output.available_formats}")
     return FileResponse(path, media_type=output.content_type, filename=PurePosixPath(output.file_name).name)
 
 
-async def get_workflow_jobs(request: Request) -> Response:
-    viewer = await viewer_from_bearer(request)
+def _workflow_jobs(u: Unit, viewer: Viewer, request: Request) -> list[dict[str, Any]]:
     statuses, newest_first, offset, limit = list_params(request)
-    rt = runtime(request)
     workflow_id = request.path_params["workflowId"]
-    return JSONResponse(await call(list_workflow_jobs, rt, viewer, workflow_id, statuses, newest_first, offset, limit))
+    return list_workflow_jobs(u, viewer, workflow_id, statuses, newest_first, offset, limit)
+
+
+async def get_workflow_jobs(request: Request) -> Response:
+    return JSONResponse(await answer(request, _workflow_jobs, request))
+
+
+def _create(u: Unit, viewer: Viewer, workflow_id: str, body: bytes) -> dict[str, Any]:
+    # Who may not run plugins hears so before anything of their body (the policy; create_jobs
+    # holds the rule).
+    policy.require_run_plugins(viewer)
+    spec = parse_create(workflow_id, parse_json(body, "the body") if body.strip() else None)
+    return create_job(u, viewer, spec)
 
 
 async def post_workflow_job(request: Request) -> Response:
-    viewer = await viewer_from_bearer(request)
-    viewer.require(Privilege.EXECUTE_PLUGIN)
-    spec = parse_create(request.path_params["workflowId"], await json_body(request, allow_empty=True))
-    return JSONResponse(await call(create_job, runtime(request), viewer, spec), status_code=200)
+    body = await request.body()
+    return JSONResponse(await answer(request, _create, request.path_params["workflowId"], body, write=True))
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -384,6 +397,7 @@ def _route(path: str, handlers: dict[str, Endpoint]) -> Route:
     """One route per path, so a wrong method gets 405 with every allowed method in `Allow`."""
 
     async def endpoint(request: Request) -> Response:
+        check_request(request)
         return await handlers["GET" if request.method == "HEAD" else request.method](request)
 
     return Route(path, endpoint, methods=list(handlers))

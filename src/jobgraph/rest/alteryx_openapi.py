@@ -30,6 +30,7 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 _JOB_REF = {"$ref": "#/components/schemas/AlteryxJob"}
 _UNAUTHENTICATED = _error("No API or access token, or not a valid one.")
 _NO_JOB = _error("No job with this id that the caller may see.")
+_BAD_REQUEST = _error("A path segment or a query parameter holds a NUL character.")
 
 OPENAPI: dict[str, Any] = {
     "paths": {
@@ -60,7 +61,10 @@ OPENAPI: dict[str, Any] = {
                     "400": _json(
                         "A missing or unsupported grant_type.", {"$ref": "#/components/schemas/AlteryxOAuthError"}
                     ),
-                    "401": _json("Bad client credentials.", {"$ref": "#/components/schemas/AlteryxOAuthError"}),
+                    "401": _json(
+                        "Bad client credentials: not a valid API token (an access token does not buy another).",
+                        {"$ref": "#/components/schemas/AlteryxOAuthError"},
+                    ),
                 },
             }
         },
@@ -95,6 +99,7 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [_JOB_ID],
                 "responses": {
                     "200": _json("The job after the cancel was asked for.", _JOB_REF),
+                    "400": _BAD_REQUEST,
                     "401": _UNAUTHENTICATED,
                     "403": _error("Neither the job's owner nor a user with manageJobs."),
                     "404": _NO_JOB,
@@ -114,6 +119,7 @@ OPENAPI: dict[str, Any] = {
                         "The job's messages, oldest first.",
                         {"type": "array", "items": {"$ref": "#/components/schemas/AlteryxMessage"}},
                     ),
+                    "400": _BAD_REQUEST,
                     "401": _UNAUTHENTICATED,
                     "403": _error("The caller lacks manageJobs."),
                     "404": _NO_JOB,

@@ -15,12 +15,12 @@ from starlette.routing import BaseRoute, Route
 
 from jobgraph.clock import as_utc
 from jobgraph.db.models import Feedback, Job, JobSeries, User
-from jobgraph.errors import BadInput
-from jobgraph.resolvers import job_list, loaders
-from jobgraph.resolvers.viewer import Privilege, Viewer
-from jobgraph.rest.common import call, int_param, runtime, viewer_from_bearer
+from jobgraph.resolvers import job_list, loaders, policy
+from jobgraph.resolvers.viewer import Viewer
+from jobgraph.rest.common import check_request, enum_param, int_param
 from jobgraph.rest.openapi import error_response
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
+from jobgraph.web.views import answer
 
 PATH = "/api/admin/plugin-job-queue"
 
@@ -101,34 +101,41 @@ class QueuePage:
     total: int
 
 
-def load_page(rt: Runtime, viewer: Viewer, state: str, limit: int, page: int) -> QueuePage:
+def load_page(
+    u: Unit,
+    viewer: Viewer,
+    state: str = "all",
+    limit: int = DEFAULT_LIMIT,
+    page: int = 1,
+    *,
+    request: Request | None = None,
+) -> QueuePage:
     """One page of the queue: a fixed number of statements whatever the page size (the jobs,
-    their count, their feedback, the users of both, their series)."""
-    viewer.require(Privilege.MANAGE_SERVER)
+    their count, their feedback, the users of both, their series). Given the `request`, its
+    parameters are read after the privilege is checked: a guest learns nothing of them."""
+    policy.require_manage_server(viewer)
+    if request is not None:
+        state = enum_param(request, "state", "all", STATES)
+        limit = int_param(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+        page = int_param(request, "page", 1, low=1, high=MAX_PAGE)
     statuses, order = STATES[state]
     found = job_list.list_jobs(
-        rt, viewer, job_list.JobFilter(statuses=statuses), order=order, first=limit, offset=(page - 1) * limit
+        u, viewer, job_list.JobFilter(statuses=statuses), order=order, first=limit, offset=(page - 1) * limit
     )
     if not found.jobs:
         return QueuePage([], found.total)
     numbers = [j.number for j in found.jobs if j.number is not None]
-    feedback = loaders.feedback(rt, numbers)
+    feedback = loaders.feedback(u, numbers)
     user_ids = sorted({j.user_id for j in found.jobs} | {f.user_id for items in feedback for f in items})
-    users = dict(zip(user_ids, loaders.users(rt, user_ids), strict=True))
-    series = loaders.job_series(rt, numbers)
+    users = dict(zip(user_ids, loaders.users(u, user_ids), strict=True))
+    series = loaders.job_series(u, numbers)
     records = [job_record(j, users, s, f) for j, s, f in zip(found.jobs, series, feedback, strict=True)]
     return QueuePage(records, found.total)
 
 
 async def plugin_job_queue(request: Request) -> JSONResponse:
-    viewer = await viewer_from_bearer(request)
-    viewer.require(Privilege.MANAGE_SERVER)
-    state = request.query_params.get("state") or "all"
-    if state not in STATES:
-        raise BadInput(f"state must be one of {sorted(STATES)}")
-    limit = int_param(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
-    page = int_param(request, "page", 1, low=1, high=MAX_PAGE)
-    result = await call(load_page, runtime(request), viewer, state, limit, page)
+    check_request(request)
+    result = await answer(request, load_page, request=request)
     return JSONResponse(result.records, headers={"X-Total-Count": str(result.total)})
 
 
@@ -184,7 +191,10 @@ OPENAPI: dict[str, Any] = {
                         "description": "A page of jobs.",
                         "headers": {
                             "X-Total-Count": {
-                                "description": "How many jobs match, on all pages.",
+                                "description": (
+                                    "How many jobs match, on all pages: exact up to the server's exact count limit "
+                                    "(10000 by default), above it PostgreSQL's estimate (exact on the last page)."
+                                ),
                                 "schema": {"type": "integer", "minimum": 0},
                             }
                         },

@@ -8,7 +8,6 @@ contract's status codes: a missing job, or an id that is not a positive integer,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -21,12 +20,14 @@ from starlette.routing import BaseRoute, Route
 from jobgraph.clock import as_utc, utcnow
 from jobgraph.db.models import Job
 from jobgraph.errors import BadInput, DomainError, NotFound
-from jobgraph.resolvers import jobs, loaders, plugins
+from jobgraph.resolvers import jobs, loaders, plugins, policy
 from jobgraph.resolvers.jobs import MAX_PRIORITY, JobSpec
-from jobgraph.resolvers.viewer import Privilege, Viewer
-from jobgraph.rest.common import call, parse_json, runtime, viewer_from_bearer
+from jobgraph.resolvers.limits import INT_MAX, parse_int, parse_row_id
+from jobgraph.resolvers.viewer import Viewer
+from jobgraph.rest.common import check_request, parse_json
 from jobgraph.rest.openapi import error_response
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
+from jobgraph.web.views import answer, answer_public, authenticate_any, runtime, secrets_of
 
 # The one mapping table of this system: jobgraph status -> Minion state.
 STATE: dict[str, str] = {
@@ -39,8 +40,6 @@ STATE: dict[str, str] = {
 }
 CANCELLED = "Job was cancelled"  # a cancelled job's result (and error): Minion has no cancel state
 NO_JOB = "No job with this ID."
-JOB_NUMBER = re.compile(r"^[0-9]{1,19}$")
-PRIORITY = re.compile(r"^[+-]?[0-9]{1,19}$")
 
 
 def minion_time(value: datetime | None) -> str | None:
@@ -94,39 +93,42 @@ def job_info(job: Job, task: str, parents: list[int], children: list[int], now: 
     }
 
 
-def load_info(rt: Runtime, viewer: Viewer, number: int) -> dict[str, Any]:
-    job = jobs.get_job_by_number(rt, viewer, number)
+def load_info(u: Unit, viewer: Viewer, number: int) -> dict[str, Any]:
+    job = jobs.get_job_by_number(u, viewer, number)
     if job is None or job.number is None:
         raise NotFound(NO_JOB)
-    plugin = loaders.plugins(rt, [job.plugin_id])[0]
-    parents = loaders.parents(rt, [job.number])[0]
-    children = loaders.children(rt, [job.number])[0]
+    plugin = loaders.plugins(u, [job.plugin_id])[0]
+    parents = loaders.parents(u, [job.number])[0]
+    children = loaders.children(u, [job.number])[0]
     return job_info(
         job,
         plugin.name if plugin else job.plugin_id,
-        [p.number for p in parents if p.number is not None and viewer.may_see_job_of(p.user_id)],
-        [c.number for c in children if c.number is not None and viewer.may_see_job_of(c.user_id)],
+        [p.number for p in parents if p.number is not None and policy.can_see_job(viewer, p)],
+        [c.number for c in children if c.number is not None and policy.can_see_job(viewer, c)],
         utcnow(),
     )
 
 
-def enqueue(rt: Runtime, viewer: Viewer, task: str, args: list[Any], priority: int) -> Job:
-    """Queue a job of the plugin whose pluginId, or else name, is `task`."""
-    viewer.require(Privilege.EXECUTE_PLUGIN)
-    plugin = plugins.find_plugin_by_name(rt, viewer, task)
+def enqueue(u: Unit, viewer: Viewer, task: str, args: list[Any], priority: int) -> Job:
+    """Queue a job of the plugin whose pluginId, or else name, is `task`. (Who may not run
+    plugins hears so before whether the task exists: the policy is asked first.)"""
+    policy.require_run_plugins(viewer)
+    plugin = plugins.find_plugin_by_name(u, viewer, task)
     if plugin is None:
         raise NotFound(f"no task {task!r}")
-    return jobs.create_job(rt, viewer, JobSpec(plugin_id=plugin.plugin_id, input=args, priority=priority))
+    return jobs.create_job(u, viewer, JobSpec(plugin_id=plugin.plugin_id, input=args, priority=priority))
 
 
 # ---------------------------------------------------------------- parsing
 
 
 def parse_number(raw: str) -> int:
-    """A Minion id is a job number; anything else names no job (404)."""
-    if not JOB_NUMBER.match(raw):
+    """A Minion id is a job number (a positive integer the number column can hold); anything
+    else names no job."""
+    number = parse_row_id(raw)
+    if number is None:
         raise NotFound(NO_JOB)
-    return int(raw)
+    return number
 
 
 def parse_args(raw: str | None) -> list[Any]:
@@ -141,12 +143,7 @@ def parse_args(raw: str | None) -> list[Any]:
 def parse_priority(raw: str | None) -> int:
     if raw is None or not raw.strip():
         return 0
-    if not PRIORITY.match(raw.strip()):
-        raise BadInput("priority must be an integer")
-    value = int(raw.strip())
-    if abs(value) > MAX_PRIORITY:
-        raise BadInput(f"priority must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}")
-    return value
+    return parse_int(raw.strip(), "priority", -MAX_PRIORITY, MAX_PRIORITY)
 
 
 async def _params(request: Request) -> dict[str, str]:
@@ -168,6 +165,7 @@ def _lrr(operation: str, view: Callable[[Request], Awaitable[Response]]) -> Call
 
     async def endpoint(request: Request) -> Response:
         try:
+            check_request(request)
             return await view(request)
         except DomainError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
@@ -177,14 +175,19 @@ def _lrr(operation: str, view: Callable[[Request], Awaitable[Response]]) -> Call
     return endpoint
 
 
+def _status(u: Unit, secrets: list[str] | None, number: int) -> tuple[Viewer | None, jobs.PublicStatus | None]:
+    viewer = None if secrets is None else authenticate_any(u, secrets)
+    return viewer, jobs.public_status(u, number)
+
+
 async def job_status(request: Request) -> Response:
     """Public, as LANraragi documents it, unless `JOBGRAPH_MINION_STATUS` says otherwise."""
     access = runtime(request).settings.minion_status
     number = parse_number(request.path_params["id"])
-    viewer = None
+    secrets = None
     if access == "token" or (access == "limited" and "authorization" in request.headers):
-        viewer = await viewer_from_bearer(request, allow_base64=True)
-    status = await call(jobs.public_status, runtime(request), number)
+        secrets = secrets_of(request, allow_base64=True)
+    viewer, status = await answer_public(request, _status, secrets, number)
     if status is None or (access == "token" and not _may_see(viewer, status.user_id)):
         raise NotFound(NO_JOB)
     detailed = access == "public" or _may_see(viewer, status.user_id)
@@ -199,21 +202,26 @@ async def job_status(request: Request) -> Response:
 
 
 def _may_see(viewer: Viewer | None, user_id: int) -> bool:
-    return viewer is not None and viewer.may_see_job_of(user_id)
+    return viewer is not None and policy.can_see_owner(viewer, user_id)
+
+
+def _detail(u: Unit, viewer: Viewer, raw_id: str) -> dict[str, Any]:
+    return load_info(u, viewer, parse_number(raw_id))
 
 
 async def job_detail(request: Request) -> Response:
-    viewer = await viewer_from_bearer(request, allow_base64=True)
-    number = parse_number(request.path_params["id"])
-    return JSONResponse(await call(load_info, runtime(request), viewer, number))
+    return JSONResponse(await answer(request, _detail, request.path_params["id"], allow_base64=True))
+
+
+def _queue(u: Unit, viewer: Viewer, task: str, params: dict[str, str]) -> Job:
+    args = parse_args(params.get("args"))
+    priority = parse_priority(params.get("priority"))
+    return enqueue(u, viewer, task, args, priority)
 
 
 async def queue_job(request: Request) -> Response:
-    viewer = await viewer_from_bearer(request, allow_base64=True)
     params = await _params(request)
-    args = parse_args(params.get("args"))
-    priority = parse_priority(params.get("priority"))
-    job = await call(enqueue, runtime(request), viewer, request.path_params["task"], args, priority)
+    job = await answer(request, _queue, request.path_params["task"], params, write=True, allow_base64=True)
     return JSONResponse({"operation": "queue_minion_job", "success": 1, "job": job.number})
 
 
@@ -233,7 +241,7 @@ _ID_PARAM = {
     "in": "path",
     "required": True,
     "description": "The job's number. An id that is not a positive integer names no job (404).",
-    "schema": {"type": "integer", "minimum": 1},
+    "schema": {"type": "integer", "minimum": 1, "maximum": INT_MAX},
 }
 
 
@@ -255,6 +263,7 @@ OPENAPI: dict[str, Any] = {
                         "description": "The job's state, task, error and notes.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MinionJobStatus"}}},
                     },
+                    "400": _error("A path segment or a query parameter holds a NUL character."),
                     "404": _error("No job with this id."),
                 },
             }
@@ -272,6 +281,7 @@ OPENAPI: dict[str, Any] = {
                         "description": "Minion's job info.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MinionJobInfo"}}},
                     },
+                    "400": _error("A path segment or a query parameter holds a NUL character."),
                     "401": _error("No API token, or not a valid one."),
                     "404": _error("No job with this id that the caller may see."),
                 },

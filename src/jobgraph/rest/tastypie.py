@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,10 +19,11 @@ from starlette.types import Receive, Scope, Send
 
 from jobgraph.db.models import Job
 from jobgraph.errors import BadInput, Conflict, DomainError, NotFound, Unauthenticated
-from jobgraph.resolvers import jobs, plugins, users
+from jobgraph.resolvers import jobs, plugins, policy, users
 from jobgraph.resolvers.job_list import Condition, JobFilter, list_jobs
-from jobgraph.resolvers.viewer import Privilege, Viewer
-from jobgraph.rest.common import call, error_response, runtime
+from jobgraph.resolvers.limits import parse_row_id
+from jobgraph.resolvers.viewer import Viewer
+from jobgraph.rest.common import check_request, error_response
 from jobgraph.rest.tastypie_model import (
     CANCELLED,
     DETAIL_METHODS,
@@ -38,7 +39,6 @@ from jobgraph.rest.tastypie_openapi import OPENAPI
 from jobgraph.rest.tastypie_query import (
     MAX_IN_VALUES,
     MAX_INT,
-    CreateRequest,
     ListQuery,
     Params,
     check_params,
@@ -49,9 +49,12 @@ from jobgraph.rest.tastypie_query import (
     parse_list_query,
     parse_update,
 )
-from jobgraph.runtime import Runtime
+from jobgraph.unit import Unit
+from jobgraph.web.views import call, run_unit, runtime
 
 __all__ = ["OPENAPI", "routes"]
+
+T = TypeVar("T")
 
 Handler = Callable[[Request], Awaitable[Response]]
 CHALLENGE = 'ApiKey realm="jobgraph", Bearer realm="jobgraph"'
@@ -92,12 +95,12 @@ def _params(request: Request) -> Params:
 # ---------------------------------------------------------------- who is asking
 
 
-def _authenticate(rt: Runtime, header: str, params: Params) -> Viewer:
+def _authenticate(u: Unit, header: str, params: Params) -> Viewer:
     """`Authorization: ApiKey <email>:<token>` or `Bearer <token>`; else, as tastypie's
     ApiKeyAuthentication falls back, `?username=<email>&api_key=<token>`."""
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() == "bearer":
-        return users.authenticate(rt, value.strip())
+        return users.authenticate(u, value.strip())
     if scheme.lower() == "apikey":
         email, colon, secret = value.strip().partition(":")
         if not colon or not email or " " in value.strip():
@@ -110,106 +113,124 @@ def _authenticate(rt: Runtime, header: str, params: Params) -> Viewer:
                 "give `Authorization: ApiKey <email>:<token>`, `Authorization: Bearer <token>`"
                 " or `?username=<email>&api_key=<token>`"
             )
-    viewer = users.authenticate(rt, secret)
+    viewer = users.authenticate(u, secret)
     if viewer.email.casefold() != email.strip().casefold():
         raise Unauthenticated("the API key does not belong to that username")
     return viewer
 
 
-async def _viewer(request: Request) -> Viewer:
-    return await call(_authenticate, runtime(request), request.headers.get("authorization", ""), _params(request))
+def _authenticated(u: Unit, header: str, params: Params, fn: Callable[..., T], *args: Any) -> T:
+    return fn(u, _authenticate(u, header, params), *args)
+
+
+async def _answer(request: Request, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+    """One answer, one unit, one hop: authenticate (tastypie's way), then `fn(unit, viewer, *args)`."""
+    header = request.headers.get("authorization", "")
+    return await call(run_unit, runtime(request), write, _authenticated, header, _params(request), fn, *args)
 
 
 # ---------------------------------------------------------------- reading
 
 
 def _number(text: str) -> int:
-    """A job id from the URL; any other shape names no job (404, as tastypie answers)."""
-    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 0 < int(text) <= MAX_INT:
-        raise NotFound(f"no PluginResultJob {text!r}: ids are positive integers")
-    return int(text)
+    """A job id from the URL; any other shape (or a number no job can have) names no job (404,
+    as tastypie answers)."""
+    number = parse_row_id(text)
+    if number is None:
+        raise NotFound(f"no PluginResultJob {text!r}: ids are positive integers up to {MAX_INT}")
+    return number
 
 
-def _get(rt: Runtime, viewer: Viewer, number: int) -> Job:
-    job = jobs.get_job_by_number(rt, viewer, number)
+def _get(u: Unit, viewer: Viewer, number: int) -> Job:
+    job = jobs.get_job_by_number(u, viewer, number)
     if job is None:
         raise NotFound(f"no PluginResultJob {number}")
     return job
 
 
-def _list(rt: Runtime, viewer: Viewer, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
+def _list(u: Unit, viewer: Viewer, params: Params) -> tuple[ListQuery, list[dict[str, Any]], int]:
+    query = parse_list_query(params)
     page = list_jobs(
-        rt,
+        u,
         viewer,
         JobFilter(conditions=query.conditions),
         first=query.limit,
         offset=query.offset,
         custom_order=query.order or None,
     )
-    return [job_resource(job) for job in page.jobs], page.total
+    return query, [job_resource(job) for job in page.jobs], page.total
 
 
-def _many(rt: Runtime, viewer: Viewer, numbers: list[int]) -> dict[int, dict[str, Any]]:
+def _many(u: Unit, viewer: Viewer, identifiers: list[str]) -> tuple[list[int], dict[int, dict[str, Any]]]:
+    if len(identifiers) > MAX_IN_VALUES:
+        raise BadInput(f"at most {MAX_IN_VALUES} ids in one set")
+    numbers = [_number(text) for text in identifiers]
     wanted = sorted(set(numbers))
     page = list_jobs(
-        rt, viewer, JobFilter(conditions=[Condition("number", "in", wanted)]), first=len(wanted), with_total=False
+        u, viewer, JobFilter(conditions=[Condition("number", "in", wanted)]), first=len(wanted), with_total=False
     )
-    return {job.number: job_resource(job) for job in page.jobs if job.number is not None}
+    return numbers, {job.number: job_resource(job) for job in page.jobs if job.number is not None}
 
 
 async def list_view(request: Request) -> Response:
-    viewer = await _viewer(request)
     params = _params(request)
-    query = parse_list_query(params)
-    objects, total = await call(_list, runtime(request), viewer, query)
+    query, objects, total = await _answer(request, _list, params)
     previous, following = page_links(params, query.limit, query.offset, total)
     meta = {"limit": query.limit, "next": following, "offset": query.offset, "previous": previous}
     return TastypieJSON({"meta": {**meta, "total_count": total}, "objects": objects})
 
 
+def _detail(u: Unit, viewer: Viewer, raw_id: str) -> Job:
+    return _get(u, viewer, _number(raw_id))
+
+
 async def detail_view(request: Request) -> Response:
-    viewer = await _viewer(request)
-    number = _number(request.path_params["id"])
-    job = await call(_get, runtime(request), viewer, number)
+    job = await _answer(request, _detail, request.path_params["id"])
     return TastypieJSON(job_resource(job))
 
 
 async def set_view(request: Request) -> Response:
-    viewer = await _viewer(request)
     identifiers = str(request.path_params["ids"]).split(";")
-    if len(identifiers) > MAX_IN_VALUES:
-        raise BadInput(f"at most {MAX_IN_VALUES} ids in one set")
-    numbers = [_number(text) for text in identifiers]
-    found = await call(_many, runtime(request), viewer, numbers)
+    numbers, found = await _answer(request, _many, identifiers)
     objects = [found[n] for n in numbers if n in found]
     not_found = [text for text, n in zip(identifiers, numbers, strict=True) if n not in found]
     return TastypieJSON({"objects": objects, "not_found": not_found})
 
 
+def _nothing(u: Unit, viewer: Viewer) -> None:
+    return None
+
+
 async def schema_view(request: Request) -> Response:
-    await _viewer(request)
+    await _answer(request, _nothing)
     return TastypieJSON(schema_document())
 
 
 # ---------------------------------------------------------------- changing
 
 
-def _create(rt: Runtime, viewer: Viewer, wanted: CreateRequest) -> Job:
-    viewer.require(Privilege.EXECUTE_PLUGIN)
-    plugin = plugins.find_plugin_by_name(rt, viewer, wanted.plugin)
+def _create(u: Unit, viewer: Viewer, body: bytes, content_type: str | None) -> Job:
+    # Who may not run plugins hears so before anything of their body (the policy, asked once
+    # here; create_jobs holds the rule).
+    policy.require_run_plugins(viewer)
+    wanted = parse_create(parse_body(body, content_type))
+    plugin = plugins.find_plugin_by_name(u, viewer, wanted.plugin)
     if plugin is None:
         raise BadInput(f"no plugin named {wanted.plugin!r}")
     spec = jobs.JobSpec(plugin_id=plugin.plugin_id, input=wanted.config, run_level=wanted.run_level)
     try:
-        return jobs.create_job(rt, viewer, spec)
+        return jobs.create_job(u, viewer, spec)
     except NotFound as exc:  # the plugin went away meanwhile: still the body's fault
         raise BadInput(exc.message) from None
 
 
-def _update(rt: Runtime, viewer: Viewer, number: int, given: dict[str, Any]) -> Job:
+def _update(u: Unit, viewer: Viewer, raw_id: str, body: bytes, content_type: str | None) -> Job:
     """Apply a PUT or PATCH body: config and run_level change (while queued); state may become
-    Cancelled; every other field must keep its value. All checks come before any change."""
-    job = _get(rt, viewer, number)
+    Cancelled; every other field must keep its value. All checks come before any change, and
+    the change and the cancel are one unit: either both or neither."""
+    number = _number(raw_id)
+    given = parse_update(parse_body(body, content_type))
+    job = _get(u, viewer, number)
     current = {
         "id": job.number,
         "grid_engine_jobid": grid_engine_jobid(job.worker_id),
@@ -222,7 +243,7 @@ def _update(rt: Runtime, viewer: Viewer, number: int, given: dict[str, Any]) -> 
         if key in current and value != current[key]:
             raise BadInput(f"'{key}' is set by jobgraph and cannot be changed")
     if "plugin" in given and given["plugin"] != job.plugin_id:
-        plugin = plugins.get_plugin(rt, viewer, job.plugin_id)
+        plugin = plugins.get_plugin(u, viewer, job.plugin_id)
         if plugin is None or given["plugin"] != plugin.name:
             raise BadInput("a job cannot move to another plugin")
     state = given.get("state")
@@ -237,17 +258,15 @@ def _update(rt: Runtime, viewer: Viewer, number: int, given: dict[str, Any]) -> 
     if "run_level" in given and given["run_level"] != job.run_level:
         changes["run_level"] = given["run_level"]
     if changes:
-        job = jobs.update_job(rt, viewer, number, **changes)
+        job = jobs.update_job(u, viewer, number, **changes)
     if cancel:
-        job = jobs.cancel_job(rt, viewer, number)
+        job = jobs.cancel_job(u, viewer, number)
     return job
 
 
 async def create_view(request: Request) -> Response:
-    viewer = await _viewer(request)
-    viewer.require(Privilege.EXECUTE_PLUGIN)
-    wanted = parse_create(parse_body(await request.body(), request.headers.get("content-type")))
-    job = await call(_create, runtime(request), viewer, wanted)
+    body = await request.body()
+    job = await _answer(request, _create, body, request.headers.get("content-type"), write=True)
     headers = {"Location": str(request.base_url).rstrip("/") + resource_uri(job.number)}
     if flag(_params(request), "always_return_data"):
         return TastypieJSON(job_resource(job), status_code=201, headers=headers)
@@ -255,10 +274,9 @@ async def create_view(request: Request) -> Response:
 
 
 async def _change(request: Request, status: int, status_with_data: int) -> Response:
-    viewer = await _viewer(request)
-    number = _number(request.path_params["id"])
-    given = parse_update(parse_body(await request.body(), request.headers.get("content-type")))
-    job = await call(_update, runtime(request), viewer, number, given)
+    body = await request.body()
+    raw_id = request.path_params["id"]
+    job = await _answer(request, _update, raw_id, body, request.headers.get("content-type"), write=True)
     if flag(_params(request), "always_return_data"):
         return TastypieJSON(job_resource(job), status_code=status_with_data)
     return Response(status_code=status)
@@ -272,10 +290,12 @@ async def patch_view(request: Request) -> Response:
     return await _change(request, 202, 202)
 
 
+def _delete(u: Unit, viewer: Viewer, raw_id: str) -> bool:
+    return jobs.delete_job(u, viewer, _number(raw_id))
+
+
 async def delete_view(request: Request) -> Response:
-    viewer = await _viewer(request)
-    number = _number(request.path_params["id"])
-    await call(jobs.delete_job, runtime(request), viewer, number)
+    await _answer(request, _delete, request.path_params["id"], write=True)
     return Response(status_code=204)
 
 
@@ -295,6 +315,7 @@ def _resource(handlers: dict[str, Handler]) -> Handler:
             handler = handlers.get(method)
             if handler is None:
                 return error_response(405, f"{method} is not allowed here; allowed: {allow}", {"Allow": allow})
+            check_request(request)
             check_params(_params(request))
             return await handler(request)
         except DomainError as exc:

@@ -72,7 +72,11 @@ def _filters() -> list[dict[str, Any]]:
 _ORDER_NAMES = [name for f in FIELDS.values() if f.orderable for name in (f.name, f"-{f.name}")]
 LIST_PARAMETERS = [
     FORMAT,
-    _query("limit", {"type": "integer", "minimum": 0}, "Page size: default 20; 0 or more than 1000 means 1000."),
+    _query(
+        "limit",
+        {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+        "Page size: default 20; 0 or more than 1000 means 1000.",
+    ),
     _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
     _query(
         "order_by",
@@ -218,7 +222,14 @@ _SCHEMAS: dict[str, Any] = {
                     "next": _PAGE_URI,
                     "offset": {"type": "integer", "minimum": 0},
                     "previous": _PAGE_URI,
-                    "total_count": {"type": "integer", "minimum": 0},
+                    "total_count": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": (
+                            "Exact up to the server's exact count limit (10000 by default); above it "
+                            "PostgreSQL's estimate (exact on the last page)."
+                        ),
+                    },
                 },
                 "additionalProperties": False,
             },

@@ -3,7 +3,6 @@ the request bodies of POST, PUT and PATCH. Pure parsing: every problem is a BadI
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +10,9 @@ from urllib.parse import urlencode
 
 from jobgraph.errors import BadInput
 from jobgraph.resolvers.job_list import Condition
-from jobgraph.resolvers.validation import check_json_value
+from jobgraph.resolvers.limits import INT_MAX, INT_MIN
+from jobgraph.resolvers.limits import parse_int as parse_integer
+from jobgraph.rest.common import parse_json
 from jobgraph.rest.tastypie_model import (
     DEFAULT_LIMIT,
     FIELDS,
@@ -30,7 +31,7 @@ CREDENTIALS = ("username", "api_key")
 RESERVED = frozenset({"format", "limit", "offset", "order_by", "username", "api_key", "always_return_data"})
 LOOKUP_SEP = "__"
 LOOKUP_OPS = {"exact": "eq", "in": "in", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "isnull": "isnull"}
-MAX_INT = 2**63 - 1
+MAX_INT = INT_MAX  # ids and worker ids are INTEGER columns
 MAX_OFFSET = 10**12
 MAX_IN_VALUES = 1000
 TRUE = ("true", "1", "yes")
@@ -56,12 +57,13 @@ def _last(params: Params, name: str) -> str | None:
 
 
 def check_params(params: Params) -> None:
-    """What every route checks: the format, and no NUL characters (PostgreSQL refuses them)."""
+    """What every route checks: the format (given, even empty, it must be json), and no NUL
+    characters (PostgreSQL refuses them)."""
     for key, value in params:
         if "\x00" in key or "\x00" in value:
             raise BadInput("query parameters may not contain NUL characters")
     fmt = _last(params, "format")
-    if fmt and fmt != "json":
+    if fmt is not None and fmt != "json":
         raise BadInput(f"the format {fmt!r} is not supported; this server speaks only format=json")
 
 
@@ -77,13 +79,11 @@ def flag(params: Params, name: str) -> bool:
 
 
 def parse_int(text: str, what: str) -> int:
+    """An integer filter value; it is compared with an INTEGER column, so it must fit one."""
     try:
-        value = int(text.strip())
-    except ValueError:
-        raise BadInput(f"{what}: {MISMATCH}") from None
-    if abs(value) > MAX_INT:
-        raise BadInput(f"{what}: {text!r} is out of range")
-    return value
+        return parse_integer(text.strip(), what, INT_MIN, INT_MAX)
+    except BadInput as exc:
+        raise BadInput(f"{what}: {MISMATCH} {exc.message}") from None
 
 
 def _limit(params: Params) -> int:
@@ -91,8 +91,8 @@ def _limit(params: Params) -> int:
     if raw is None:
         return DEFAULT_LIMIT
     try:
-        limit = int(raw)
-    except ValueError:
+        limit = parse_integer(raw, "limit", INT_MIN, INT_MAX)
+    except BadInput:
         raise BadInput(f"Invalid limit '{raw}' provided. Please provide a positive integer.") from None
     if limit < 0:
         raise BadInput(f"Invalid limit '{raw}' provided. Please provide a positive integer >= 0.")
@@ -104,9 +104,9 @@ def _offset(params: Params) -> int:
     if raw is None:
         return 0
     try:
-        offset = int(raw)
-    except ValueError:
-        raise BadInput(f"Invalid offset '{raw}' provided. Please provide an integer.") from None
+        offset = parse_integer(raw, "offset", -MAX_OFFSET, MAX_OFFSET)
+    except BadInput:
+        raise BadInput(f"Invalid offset '{raw}' provided. Please provide an integer from 0 to {MAX_OFFSET}.") from None
     if offset < 0:
         raise BadInput(f"Invalid offset '{raw}' provided. Please provide a positive integer >= 0.")
     if offset > MAX_OFFSET:
@@ -141,8 +141,11 @@ def _condition(f: Field, lookup: str, raw: list[str], what: str) -> Condition:
     texts = [part for value in raw for part in value.split(",")] if op == "in" else [raw[-1]]
     if len(texts) > MAX_IN_VALUES:
         raise BadInput(f"{what}: at most {MAX_IN_VALUES} values")
-    if f.name == "state":  # Ion's state names; one that is not a state matches nothing
-        return Condition("status_detail", "in", [STATE_FILTER[t] for t in texts if t in STATE_FILTER])
+    if f.name == "state":  # Ion's state names, as the schema's enum lists them
+        unknown = [t for t in texts if t not in STATE_FILTER]
+        if unknown:
+            raise BadInput(f"{what}: {unknown[0]!r} is not a state; states: {list(ION_STATES)}")
+        return Condition("status_detail", "in", [STATE_FILTER[t] for t in texts])
     if f.type == "datetime" and op == "eq" and texts[0].lower() in ("null", "none", "nil"):
         return Condition(f.column, "isnull", True)
     values = [_typed(f, t, what) for t in texts]
@@ -214,10 +217,6 @@ class UnsupportedMediaType(BadInput):
     http_status = 415
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
     """A JSON object body, as tastypie deserializes it (no Content-Type means JSON)."""
     if content_type:
@@ -226,13 +225,9 @@ def parse_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
             raise UnsupportedMediaType(f"the body must be application/json, not {media!r}")
     if not raw.strip():
         raise BadInput("the request needs a JSON body")
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadInput(f"the body is not valid JSON: {exc}") from None
+    data = parse_json(raw, "the body")
     if not isinstance(data, dict):
         raise BadInput("the body must be a JSON object")
-    check_json_value(data, "the body")
     return data
 
 

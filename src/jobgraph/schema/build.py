@@ -17,6 +17,8 @@ from strawberry.extensions import (
 )
 
 from jobgraph.errors import DomainError
+from jobgraph.schema.context import OperationUnit
+from jobgraph.schema.limits import SCALAR_OVERRIDES, InputLimits, code_request_error
 from jobgraph.schema.mutation import Mutation
 from jobgraph.schema.query import Query
 from jobgraph.schema.subscription import Subscription
@@ -31,6 +33,8 @@ def _mask(error: GraphQLError) -> bool:
 
 class JobgraphSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        for error in errors:  # every error the client gets carries a code
+            code_request_error(error)
         # Domain errors are answers, not faults: log only the rest (with their tracebacks).
         unexpected = [e for e in errors if not isinstance(e.original_error, DomainError)]
         if unexpected:
@@ -49,7 +53,14 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        # Inputs are held to what the database stores: DateTime in range, text without NUL,
+        # variables that coerce (BAD_USER_INPUT before any resolver runs). First, so that its
+        # validation rule is in place before the validation cache is asked.
+        scalar_overrides=SCALAR_OVERRIDES,
         extensions=[
+            InputLimits,
+            # One unit of work (one transaction) per query operation, closed when it ends.
+            OperationUnit,
             # Clients send the same few documents again and again: parse and validate each once.
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),

@@ -5,11 +5,26 @@ from __future__ import annotations
 import strawberry
 
 from jobgraph.resolvers import job_list, loaders
-from jobgraph.rest.common import call
-from jobgraph.schema.selection import wanted_nested
+from jobgraph.resolvers.viewer import Viewer
+from jobgraph.schema.selection import selected, wanted_nested
 from jobgraph.schema.types import Job, JobConnection, JobEdge, PageInfo
+from jobgraph.unit import Unit
 
 MAX_FIRST = 500
+
+
+def _page(
+    u: Unit,
+    viewer: Viewer,
+    job_filter: job_list.JobFilter | None,
+    order: str,
+    first: int,
+    after: str | None,
+    with_total: bool,
+    wants: frozenset[str],
+) -> tuple[job_list.JobPage, dict[int, loaders.Nested]]:
+    page = job_list.list_jobs(u, viewer, job_filter, order=order, first=first, after=after, with_total=with_total)
+    return page, loaders.prefetch(u, page.jobs, wants) if wants and page.jobs else {}
 
 
 async def job_connection(
@@ -20,10 +35,11 @@ async def job_connection(
     if not 0 <= first <= MAX_FIRST:
         raise BadInput(f"first must be 0 to {MAX_FIRST}")
     ctx = info.context
-    viewer = await ctx.viewer()
-    page = await call(job_list.list_jobs, ctx.rt, viewer, job_filter, order=order, first=first, after=after)
+    # Jobs are counted only when the query asks how many (counting.py says how).
+    with_total = bool(selected(info) & {"totalCount", "totalCountIsEstimate"})
     wants = wanted_nested(info, ("edges", "node"))
-    nested = await call(loaders.prefetch, ctx.rt, page.jobs, wants) if wants and page.jobs else {}
+    # The page and what the query asks of its jobs: one hop, in the operation's one transaction.
+    page, nested = await ctx.run_viewing(_page, job_filter, order, first, after, with_total, wants)
     edges = [
         JobEdge(cursor=c, node=Job.of(j, nested.get(j.number or 0)))
         for j, c in zip(page.jobs, page.cursors, strict=True)
@@ -37,4 +53,5 @@ async def job_connection(
             end_cursor=page.cursors[-1] if page.cursors else None,
         ),
         total_count=page.total,
+        total_count_is_estimate=page.total_is_estimate,
     )

@@ -14,6 +14,7 @@ from jobgraph.resolvers.feedback import FeedbackSpec
 from jobgraph.resolvers.jobs import JobSpec, SeriesRef
 from jobgraph.resolvers.plugins import PluginSpec
 from jobgraph.resolvers.series import SeriesSpec
+from jobgraph.resolvers.validation import check_json_value
 from jobgraph.schema.types import JobStatus, PluginKind
 
 
@@ -144,6 +145,10 @@ class FeedbackInput:
         )
 
 
+def _json_filter(value: Any, what: str) -> Any:
+    return None if value is None else check_json_value(value, f"the {what} filter")
+
+
 @strawberry.input(description="Every field narrows the list; lists match any of their values.")
 class JobFilter:
     status: list[JobStatus] | None = None
@@ -157,6 +162,14 @@ class JobFilter:
     finished_after: datetime | None = None
     finished_before: datetime | None = None
     error_contains: str | None = strawberry.field(default=None, description="Text in the error message.")
+    input_contains: JSON | None = strawberry.field(
+        default=None,
+        description="JSON the job's input contains, as PostgreSQL's `@>` says: "
+        '`{"case": 7}` finds inputs with case 7 among their keys; arrays match in any order.',
+    )
+    notes_contains: JSON | None = strawberry.field(
+        default=None, description="JSON the job's notes contain (as inputContains)."
+    )
 
     def to_filter(self) -> job_list.JobFilter:
         return job_list.JobFilter(
@@ -171,6 +184,8 @@ class JobFilter:
             finished_after=self.finished_after,
             finished_before=self.finished_before,
             error_contains=self.error_contains,
+            input_contains=_json_filter(self.input_contains, "inputContains"),
+            notes_contains=_json_filter(self.notes_contains, "notesContains"),
         )
 
 

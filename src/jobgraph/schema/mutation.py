@@ -8,7 +8,6 @@ import strawberry
 from strawberry.scalars import JSON
 
 from jobgraph.resolvers import feedback, jobs, plugins, series, users
-from jobgraph.rest.common import call
 from jobgraph.schema.inputs import CreateJobInput, FeedbackInput, PluginInput, SeriesInput
 from jobgraph.schema.types import (
     ApiToken,
@@ -27,48 +26,48 @@ class Mutation:
     @strawberry.mutation(description="Register a plugin, or update it (manageServer).")
     async def register_plugin(self, info: strawberry.Info, input: PluginInput) -> Plugin:
         ctx = info.context
-        return Plugin.of(await call(plugins.register_plugin, ctx.rt, await ctx.viewer(), input.to_spec()))
+        return Plugin.of(await ctx.write(plugins.register_plugin, input.to_spec()))
 
     @strawberry.mutation(description="Enable or disable a plugin (manageServer).")
     async def set_plugin_enabled(self, info: strawberry.Info, plugin_id: strawberry.ID, enabled: bool) -> Plugin:
         ctx = info.context
-        return Plugin.of(await call(plugins.set_plugin_enabled, ctx.rt, await ctx.viewer(), str(plugin_id), enabled))
+        return Plugin.of(await ctx.write(plugins.set_plugin_enabled, str(plugin_id), enabled))
 
     @strawberry.mutation(description="Register an imaging series (executePlugin).")
     async def register_series(self, info: strawberry.Info, input: SeriesInput) -> Series:
         ctx = info.context
-        return Series.of(await call(series.register_series, ctx.rt, await ctx.viewer(), input.to_spec()))
+        return Series.of(await ctx.write(series.register_series, input.to_spec()))
 
     @strawberry.mutation(description="Queue a job (executePlugin).")
     async def create_job(self, info: strawberry.Info, input: CreateJobInput) -> Job:
         ctx = info.context
-        return Job.of(await call(jobs.create_job, ctx.rt, await ctx.viewer(), input.to_spec()))
+        return Job.of(await ctx.write(jobs.create_job, input.to_spec()))
 
     @strawberry.mutation(description="Queue many jobs, all or nothing.")
     async def create_jobs(self, info: strawberry.Info, inputs: list[CreateJobInput]) -> list[Job]:
         ctx = info.context
-        created = await call(jobs.create_jobs, ctx.rt, await ctx.viewer(), [i.to_spec() for i in inputs])
+        created = await ctx.write(jobs.create_jobs, [i.to_spec() for i in inputs])
         return [Job.of(j) for j in created]
 
     @strawberry.mutation(description="Cancel: a queued job at once; a running one once its plugin stopped.")
     async def cancel_job(self, info: strawberry.Info, job_id: strawberry.ID) -> Job:
         ctx = info.context
-        return Job.of(await call(jobs.cancel_job, ctx.rt, await ctx.viewer(), str(job_id)))
+        return Job.of(await ctx.write(jobs.cancel_job, str(job_id)))
 
     @strawberry.mutation(description="Queue a failed job again.")
     async def retry_job(self, info: strawberry.Info, job_id: strawberry.ID) -> Job:
         ctx = info.context
-        return Job.of(await call(jobs.retry_job, ctx.rt, await ctx.viewer(), str(job_id)))
+        return Job.of(await ctx.write(jobs.retry_job, str(job_id)))
 
     @strawberry.mutation(description="Mark a finished job's result invalid (manageJobs).")
     async def invalidate_job(self, info: strawberry.Info, job_id: strawberry.ID) -> Job:
         ctx = info.context
-        return Job.of(await call(jobs.invalidate_job, ctx.rt, await ctx.viewer(), str(job_id)))
+        return Job.of(await ctx.write(jobs.invalidate_job, str(job_id)))
 
     @strawberry.mutation(description="Delete a job that has ended, with its outputs.")
     async def delete_job(self, info: strawberry.Info, job_id: strawberry.ID) -> bool:
         ctx = info.context
-        return await call(jobs.delete_job, ctx.rt, await ctx.viewer(), str(job_id))
+        return await ctx.write(jobs.delete_job, str(job_id))
 
     @strawberry.mutation(description="Change the priority of a queued job; merge notes (null removes a key).")
     async def update_job(
@@ -76,32 +75,35 @@ class Mutation:
     ) -> Job:
         ctx = info.context
         return Job.of(
-            await call(jobs.update_job, ctx.rt, await ctx.viewer(), str(job_id), priority=priority, notes=notes)
+            await ctx.write(jobs.update_job, str(job_id), priority=priority, notes=notes)
         )
 
     @strawberry.mutation(description="Give feedback on a finished job's result.")
     async def add_feedback(self, info: strawberry.Info, job_id: strawberry.ID, input: FeedbackInput) -> Feedback:
         ctx = info.context
-        return Feedback.of(await call(feedback.add_feedback, ctx.rt, await ctx.viewer(), str(job_id), input.to_spec()))
+        return Feedback.of(await ctx.write(feedback.add_feedback, str(job_id), input.to_spec()))
 
     @strawberry.mutation(description="Delete feedback (manageFeedback).")
     async def delete_feedback(self, info: strawberry.Info, feedback_id: strawberry.ID) -> bool:
         ctx = info.context
-        return await call(feedback.delete_feedback, ctx.rt, await ctx.viewer(), str(feedback_id))
+        return await ctx.write(feedback.delete_feedback, str(feedback_id))
 
     @strawberry.mutation(description="Create a user (manageServer).")
     async def create_user(self, info: strawberry.Info, email: str, privileges: list[Privilege]) -> User:
         ctx = info.context
         values = [p.value for p in privileges]
-        return User.of(await call(users.create_user, ctx.rt, await ctx.viewer(), email, values))
+        return User.of(await ctx.write(users.create_user, email, values))
 
     @strawberry.mutation(description="Replace a user's privileges (manageServer).")
     async def set_privileges(self, info: strawberry.Info, email: str, privileges: list[Privilege]) -> User:
         ctx = info.context
         values = [p.value for p in privileges]
-        return User.of(await call(users.set_privileges, ctx.rt, await ctx.viewer(), email, values))
+        return User.of(await ctx.write(users.set_privileges, email, values))
 
-    @strawberry.mutation(description="A new API token for you (or, with manageServer, for `email`).")
+    @strawberry.mutation(
+        description="A new API token for you (or, with manageServer, for `email`). Needs an API token: "
+        "a derived (OAuth2 access) token cannot make tokens."
+    )
     async def create_api_token(
         self,
         info: strawberry.Info,
@@ -117,10 +119,12 @@ class Mutation:
             if not 1 <= expires_in_days <= 3650:
                 raise BadInput("expiresInDays must be 1 to 3650")
             expires = timedelta(days=expires_in_days)
-        new = await call(users.create_api_token, ctx.rt, await ctx.viewer(), email, name or "", expires)
+        new = await ctx.write(users.create_api_token, email, name or "", expires)
         return NewApiToken(token=ApiToken.of(new.token), secret=new.secret)
 
-    @strawberry.mutation(description="Revoke an API token of yours (any, with manageServer).")
+    @strawberry.mutation(
+        description="Revoke an API token of yours (any, with manageServer); the access tokens made from it die too."
+    )
     async def revoke_api_token(self, info: strawberry.Info, token_id: strawberry.ID) -> bool:
         ctx = info.context
-        return await call(users.revoke_api_token, ctx.rt, await ctx.viewer(), str(token_id))
+        return await ctx.write(users.revoke_api_token, str(token_id))

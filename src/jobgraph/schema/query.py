@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from jobgraph.errors import Forbidden
+from jobgraph.db import models
 from jobgraph.resolvers import jobs, loaders, plugins, queue_stats, series, users
-from jobgraph.resolvers.viewer import Privilege as P
-from jobgraph.rest.common import call
+from jobgraph.resolvers.viewer import Viewer
 from jobgraph.schema.connection import job_connection
 from jobgraph.schema.inputs import JobFilter, JobOrder
 from jobgraph.schema.selection import wanted_nested
@@ -24,6 +23,20 @@ from jobgraph.schema.types import (
     User,
     Worker,
 )
+from jobgraph.unit import Unit
+
+
+def _job_with_nested(
+    u: Unit, viewer: Viewer, job_id: str, wants: frozenset[str]
+) -> tuple[models.Job, dict[int, loaders.Nested]] | None:
+    row = jobs.get_job(u, viewer, job_id)
+    if row is None:
+        return None
+    return row, loaders.prefetch(u, [row], wants) if wants else {}
+
+
+def _me(u: Unit, viewer: Viewer) -> models.User | None:
+    return users.find_user(u, viewer.email)
 
 
 def _workers(states: list[queue_stats.WorkerState]) -> list[Worker]:
@@ -35,11 +48,11 @@ class Query:
     @strawberry.field(description="A job by its jobId; null if it does not exist or is not yours to see.")
     async def job(self, info: strawberry.Info, job_id: strawberry.ID) -> Job | None:
         ctx = info.context
-        row = await call(jobs.get_job, ctx.rt, await ctx.viewer(), str(job_id))
-        if row is None:
+        # The job and what the query asks of it: one hop, in the operation's one transaction.
+        found = await ctx.run_viewing(_job_with_nested, str(job_id), wanted_nested(info))
+        if found is None:
             return None
-        wants = wanted_nested(info)
-        nested = await call(loaders.prefetch, ctx.rt, [row], wants) if wants else {}
+        row, nested = found
         return Job.of(row, nested.get(row.number or 0))
 
     @strawberry.field(description="Jobs you may see (all of them with manageJobs), a page at a time.")
@@ -56,63 +69,71 @@ class Query:
     @strawberry.field
     async def plugin(self, info: strawberry.Info, plugin_id: strawberry.ID) -> Plugin | None:
         ctx = info.context
-        row = await call(plugins.get_plugin, ctx.rt, await ctx.viewer(), str(plugin_id))
+        row = await ctx.run_viewing(plugins.get_plugin, str(plugin_id))
         return Plugin.of(row) if row else None
 
     @strawberry.field
     async def plugins(self, info: strawberry.Info) -> list[Plugin]:
         ctx = info.context
-        return [Plugin.of(p) for p in await call(plugins.list_plugins, ctx.rt, await ctx.viewer())]
+        return [Plugin.of(p) for p in await ctx.run_viewing(plugins.list_plugins)]
 
     @strawberry.field
     async def series(self, info: strawberry.Info, series_uid: str) -> Series | None:
         ctx = info.context
-        row = await call(series.get_series, ctx.rt, await ctx.viewer(), series_uid)
+        row = await ctx.run_viewing(series.get_series, series_uid)
         return Series.of(row) if row else None
 
     @strawberry.field(description="Registered series, newest first.")
     async def series_list(self, info: strawberry.Info, first: int = 100) -> list[Series]:
         ctx = info.context
         return [
-            Series.of(s) for s in await call(series.list_series, ctx.rt, await ctx.viewer(), min(max(first, 0), 1000))
+            Series.of(s) for s in await ctx.run_viewing(series.list_series, min(max(first, 0), 1000))
         ]
 
     @strawberry.field(description="The user the token belongs to.")
     async def me(self, info: strawberry.Info) -> User:
         ctx = info.context
-        viewer = await ctx.viewer()
-        row = await call(users.find_user, ctx.rt, viewer.email)
+        row = await ctx.run_viewing(_me)
         assert row is not None
         return User.of(row)
 
-    @strawberry.field(description="Your API tokens (never their secrets).")
-    async def api_tokens(self, info: strawberry.Info) -> list[ApiToken]:
+    @strawberry.field(
+        description="API tokens (never their secrets), oldest first: yours, or with manageServer `userEmail`'s."
+    )
+    async def api_tokens(self, info: strawberry.Info, user_email: str | None = None) -> list[ApiToken]:
         ctx = info.context
-        return [ApiToken.of(t) for t in await call(users.list_api_tokens, ctx.rt, await ctx.viewer())]
+        listed = await ctx.run_viewing(users.list_api_tokens, user_email)
+        return [ApiToken.of(t.token) for t in listed]
 
     @strawberry.field(description="Every user (manageServer).")
     async def users(self, info: strawberry.Info) -> list[User]:
         ctx = info.context
-        viewer = await ctx.viewer()
-        if not viewer.can(P.MANAGE_SERVER):
-            raise Forbidden("this needs the manageServer privilege")
-        return [User.of(u) for u in await call(users.list_users, ctx.rt, viewer)]
+        return [User.of(u) for u in await ctx.run_viewing(users.list_users)]
 
     @strawberry.field(description="Counts by status (of the jobs you may see) and by queue; workers.")
     async def queue_stats(self, info: strawberry.Info) -> QueueStats:
         ctx = info.context
-        stats = await call(queue_stats.queue_stats, ctx.rt, await ctx.viewer())
+        stats = await ctx.run_viewing(queue_stats.queue_stats)
         return QueueStats(
-            by_status=[StatusCount(status=JobStatus(k), count=v) for k, v in sorted(stats.by_status.items())],
+            by_status=[
+                StatusCount(status=JobStatus(k), count=v, is_estimate=k in stats.estimated_statuses)
+                for k, v in sorted(stats.by_status.items())
+            ],
             by_queue=[
-                QueueCount(queue=q, queued=c.get("queued", 0), running=c.get("running", 0))
+                QueueCount(
+                    queue=q,
+                    queued=c.get("queued", 0),
+                    running=c.get("running", 0),
+                    is_estimate=q in stats.estimated_queues,
+                )
                 for q, c in sorted(stats.by_queue.items())
             ],
             workers=_workers(stats.workers),
             total=sum(stats.by_status.values()),
+            total_is_estimate=bool(stats.estimated_statuses),
         )
 
     @strawberry.field(description="Workers seen in the last day: host, pid, queues, heartbeat, jobs running.")
     async def workers(self, info: strawberry.Info) -> list[Worker]:
         ctx = info.context
-        return _workers(await call(queue_stats.list_workers, ctx.rt, await ctx.viewer()))
+        return _workers(await ctx.run_viewing(queue_stats.list_workers))

@@ -20,6 +20,11 @@ def _fields(selections: Iterable[Selection]) -> list[SelectedField]:
     return found
 
 
+def selected(info: strawberry.Info) -> frozenset[str]:
+    """The names of the fields selected directly on the current field's value (through fragments)."""
+    return frozenset(child.name for field in _fields(info.selected_fields) for child in _fields(field.selections))
+
+
 def wanted_nested(info: strawberry.Info, path: tuple[str, ...] = ()) -> frozenset[str]:
     """The prefetchable fields selected on the jobs at `path` below the current field."""
     current = [child for field in _fields(info.selected_fields) for child in _fields(field.selections)]

@@ -12,9 +12,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from jobgraph.db import models
-from jobgraph.resolvers import job_list, jobs
+from jobgraph.resolvers import job_list, jobs, policy
 from jobgraph.resolvers.loaders import Nested
-from jobgraph.rest.common import call
 
 if TYPE_CHECKING:
     from jobgraph.schema.context import Context
@@ -246,7 +245,7 @@ class Feedback:
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
         ctx = _ctx(info)
-        row = await call(jobs.get_job_by_number, ctx.rt, await ctx.viewer(), self.job_number)
+        row = await ctx.run_viewing(jobs.get_job_by_number, self.job_number)
         return Job.of(row) if row else None
 
 
@@ -383,13 +382,13 @@ class Job:
     async def parents(self, info: strawberry.Info) -> list[Job]:
         ctx = _ctx(info)
         viewer = await ctx.viewer()
-        return [Job.of(r) for r in await ctx.loaders.parents.load(self.number) if viewer.may_see_job_of(r.user_id)]
+        return [Job.of(r) for r in await ctx.loaders.parents.load(self.number) if policy.can_see_job(viewer, r)]
 
     @strawberry.field(description="Jobs that wait for this one.")
     async def children(self, info: strawberry.Info) -> list[Job]:
         ctx = _ctx(info)
         viewer = await ctx.viewer()
-        return [Job.of(r) for r in await ctx.loaders.children.load(self.number) if viewer.may_see_job_of(r.user_id)]
+        return [Job.of(r) for r in await ctx.loaders.children.load(self.number) if policy.can_see_job(viewer, r)]
 
     @strawberry.field(description="The worker that ran the latest attempt.")
     async def run_by(self, info: strawberry.Info) -> Worker | None:
@@ -417,13 +416,25 @@ class PageInfo:
 class JobConnection:
     edges: list[JobEdge]
     page_info: PageInfo
-    total_count: int
+    total_count: int = strawberry.field(
+        description=(
+            "How many jobs match, on all pages; counted only when selected. Exact up to the server's "
+            "exact count limit (JOBGRAPH_EXACT_COUNT_LIMIT, 10000); above it, on PostgreSQL, the "
+            "planner's estimate (totalCountIsEstimate)."
+        )
+    )
+    total_count_is_estimate: bool = strawberry.field(
+        description="totalCount is PostgreSQL's estimate (above the exact count limit), not an exact count."
+    )
 
 
 @strawberry.type
 class StatusCount:
     status: JobStatus
     count: int
+    is_estimate: bool = strawberry.field(
+        description="count is PostgreSQL's estimate (above the exact count limit), not an exact count."
+    )
 
 
 @strawberry.type
@@ -431,6 +442,9 @@ class QueueCount:
     queue: str
     queued: int
     running: int
+    is_estimate: bool = strawberry.field(
+        description="queued or running is PostgreSQL's estimate (above the exact count limit), not an exact count."
+    )
 
 
 @strawberry.type(description="The queue at a glance.")
@@ -439,6 +453,7 @@ class QueueStats:
     by_queue: list[QueueCount]
     workers: list[Worker]
     total: int
+    total_is_estimate: bool = strawberry.field(description="total includes an estimated count (see byStatus).")
 
 
 @strawberry.type(description="An API token. The secret is shown only when it is created.")
@@ -448,6 +463,11 @@ class ApiToken:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="For a derived token (an OAuth2 access token): the API token it was made from. "
+        "It works only while that token does, and cannot make tokens."
+    )
+    derived: bool = strawberry.field(description="Made from another token (an OAuth2 access token).")
 
     @classmethod
     def of(cls, row: models.ApiToken) -> ApiToken:
@@ -457,6 +477,8 @@ class ApiToken:
             created_at=row.created_at,
             expires_at=row.expires_at,
             revoked_at=row.revoked_at,
+            parent_id=strawberry.ID(row.parent_id) if row.parent_id else None,
+            derived=row.parent_id is not None,
         )
 
 

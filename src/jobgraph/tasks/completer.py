@@ -19,6 +19,7 @@ from jobgraph.resolvers.completion import Finished
 from jobgraph.runtime import Runtime
 from jobgraph.tasks import metrics
 from jobgraph.tasks.retrying import is_connection_error, retry_while_disconnected
+from jobgraph.unit import in_unit
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class Completer:
     def _store_lines(self, lines: list[reporting.Line]) -> None:
         """Log lines are worth less than the job: a database that is away drops them."""
         try:
-            reporting.add_messages(self.rt, lines)
+            in_unit(self.rt, reporting.add_messages, lines, write=True)
         except Exception as exc:
             if not is_connection_error(exc):
                 raise
@@ -112,10 +113,12 @@ class Completer:
         if not batch:
             return
         rt = self.rt
-        left = retry_while_disconnected("record", "recording finished jobs", lambda: completion.finish_many(rt, batch))
+        left = retry_while_disconnected(
+            "record", "recording finished jobs", lambda: in_unit(rt, completion.finish_many, batch, write=True)
+        )
         for f in left:
             retry_while_disconnected(
                 "record",
                 f"recording job {f.attempt.job.job_id}",
-                lambda f=f: completion.finish(rt, f.attempt, f.result, f.outputs),  # type: ignore[misc]
+                lambda f=f: in_unit(rt, completion.finish, f.attempt, f.result, f.outputs, write=True),  # type: ignore[misc]
             )

@@ -18,6 +18,7 @@ from jobgraph.tasks.completer import Completer
 from jobgraph.tasks.retrying import is_connection_error, retry_while_disconnected
 from jobgraph.tasks.runners import command, docker, python_process, python_thread
 from jobgraph.tasks.runners.base import Control, Outcome
+from jobgraph.unit import in_unit
 
 log = logging.getLogger(__name__)
 
@@ -94,23 +95,25 @@ class Executor:
     def _record(self, attempt: Attempt, control: Control | None, outcome: Outcome) -> None:
         rt = self.rt
         if outcome.kind == "finished":
-            outputs = completion.collect_outputs(rt, attempt, control.output_dir if control else None)
+            outputs = completion.collect_outputs(rt.settings, attempt, control.output_dir if control else None)
             self.completer.submit(completion.Finished(attempt, outcome.result, outputs))
             return
         self.completer.store_lines_now()
         if outcome.kind == "fenced":
             # This worker could not show it was alive: others may have retried the attempt. Say
             # so if the database is there; if not, their recovery (or ours, later) counts it.
-            self._best_effort("fenced", lambda: completion.fail_attempt(rt, attempt, outcome.error, kind="crash"))
+            self._best_effort(
+                "fenced", lambda: in_unit(rt, completion.fail_attempt, attempt, outcome.error, kind="crash", write=True)
+            )
             return
 
         def record() -> object:
             if outcome.kind == "cancelled":
-                return completion.mark_cancelled(rt, attempt)
+                return in_unit(rt, completion.mark_cancelled, attempt, write=True)
             if outcome.kind == "handed_back":
-                return completion.hand_back(rt, attempt, outcome.error)
+                return in_unit(rt, completion.hand_back, attempt, outcome.error, write=True)
             kind = "exception" if outcome.kind == "failed" else outcome.kind
-            return completion.fail_attempt(rt, attempt, outcome.error, kind=kind)
+            return in_unit(rt, completion.fail_attempt, attempt, outcome.error, kind=kind, write=True)
 
         # Guarded writes are safe to repeat: a database that restarts while the plugin ran must
         # not leave the job running under a worker that is alive.
@@ -155,13 +158,15 @@ class Executor:
             if now - last_stored[0] >= PROGRESS_INTERVAL:
                 last_stored[0] = now
                 pending.clear()
-                self._best_effort("progress", lambda: reporting.set_progress(rt, attempt, fraction, text))
+                self._best_effort(
+                    "progress", lambda: in_unit(rt, reporting.set_progress, attempt, fraction, text, write=True)
+                )
             else:
                 pending[:] = [(fraction, text)]
 
         def flush() -> None:
             if pending:
-                reporting.set_progress(rt, attempt, *pending[-1])
+                in_unit(rt, reporting.set_progress, attempt, *pending[-1], write=True)
                 pending.clear()
 
         plugin = attempt.plugin
@@ -196,7 +201,7 @@ class Executor:
             running = dict(self._running)
         if not running:
             return
-        for number in reporting.cancel_requested(self.rt, self.worker_id):
+        for number in in_unit(self.rt, reporting.cancel_requested, self.worker_id):
             control = running.get(number)
             if control is not None:
                 control.stop("cancel")

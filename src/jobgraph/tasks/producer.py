@@ -20,6 +20,7 @@ from jobgraph.resolvers.attempts import Attempt
 from jobgraph.runtime import Runtime
 from jobgraph.tasks import metrics
 from jobgraph.tasks.retrying import is_connection_error
+from jobgraph.unit import in_unit
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,10 @@ class Producer:
                 return
             queue, generation, asked = picked
             try:
-                attempts = claiming.claim(self.rt, self.worker_id, queue, asked, self._conn.get())
+                # One unit per claim: on PostgreSQL the claim itself is one autocommit statement
+                # on the producer's connection; the unit reads what the plugin cache lacks, and
+                # sends the claim's events once done.
+                attempts = in_unit(self.rt, claiming.claim, self.worker_id, queue, asked, self._conn.get(), write=True)
             except Exception as exc:
                 self._conn.discard()
                 if not is_connection_error(exc):

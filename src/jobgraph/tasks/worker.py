@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import dramatiq
 
 from jobgraph.events import JobEvent
-from jobgraph.resolvers import dependencies, liveness, upkeep
+from jobgraph.resolvers import dependencies, liveness, retention, upkeep
 from jobgraph.resolvers.attempts import Attempt
 from jobgraph.resolvers.completion import hand_back
 from jobgraph.runtime import Runtime
@@ -28,6 +28,7 @@ from jobgraph.tasks.fencing import Fence, fence_after_seconds
 from jobgraph.tasks.producer import Producer
 from jobgraph.tasks.retrying import is_connection_error
 from jobgraph.tasks.runners import python_process, reaper
+from jobgraph.unit import Unit, in_unit
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ class WorkerService:
         rt = self.rt
         settings = rt.settings
         if self.recover_all_running:
-            liveness.recover_lost_jobs(rt, all_running=True)
-        self.worker_id = liveness.register_worker(rt, self.queues)
+            in_unit(rt, liveness.recover_lost_jobs, all_running=True, write=True)
+        self.worker_id = in_unit(rt, liveness.register_worker, self.queues, write=True)
         self.completer = Completer(rt, interval=settings.complete_interval_seconds)
         self.executor = Executor(rt, self.worker_id, self.completer)
         self.producer = Producer(
@@ -123,7 +124,7 @@ class WorkerService:
             metrics.WAKEUPS.labels(queue).inc()
             if scheduled:
                 try:
-                    upkeep.promote_scheduled(rt)
+                    in_unit(rt, upkeep.promote_scheduled, write=True)
                 except Exception as exc:
                     if not is_connection_error(exc):
                         raise
@@ -185,7 +186,7 @@ class WorkerService:
             if self.worker_id is None:
                 continue
             try:
-                liveness.heartbeat(self.rt, self.worker_id)
+                in_unit(self.rt, liveness.heartbeat, self.worker_id, write=True)
             except Exception as exc:
                 self._database_failed(exc, "heartbeat")
                 continue
@@ -244,7 +245,7 @@ class WorkerService:
             try:
                 if executor.running_count():
                     executor.stop_cancelled()
-                upkeep.promote_scheduled(self.rt)
+                in_unit(self.rt, upkeep.promote_scheduled, write=True)
                 if time.monotonic() >= next_sweep:
                     self.sweep()
                     next_sweep = time.monotonic() + settings.sweep_seconds
@@ -254,21 +255,21 @@ class WorkerService:
 
     def sweep(self) -> None:
         rt = self.rt
-        recovered = liveness.recover_lost_jobs(rt, trust_heartbeats=self.trusts_heartbeats())
+        # Each part of the sweep is a unit of its own: one that fails leaves the others done.
+        recovered = in_unit(rt, liveness.recover_lost_jobs, trust_heartbeats=self.trusts_heartbeats(), write=True)
         if recovered:
             metrics.RECOVERED.inc(len(recovered))
             log.warning("recovered %d jobs of workers that went away", len(recovered))
-        upkeep.expire_jobs(rt)
-        dependencies.settle_children(rt, dependencies.stuck_parents(rt))
+        in_unit(rt, upkeep.expire_jobs, write=True)
+        in_unit(rt, _settle_stuck, write=True)
+        retention.prune(rt)
         executor = self.executor
         if executor is not None and self.worker_id is not None and not self.fence.fenced:
-            for job in liveness.orphaned_claims(rt, self.worker_id, executor.owned(), ORPHAN_CLAIM_SECONDS):
-                why = "the worker lost track of this claim (a database error); handed back"
-                hand_back(rt, Attempt.of_running(job), why)
+            in_unit(rt, _hand_back_orphans, self.worker_id, executor.owned(), write=True)
         if self.queues is None:
             # Serving every queue: Redis delivers only the queues this process declared, so
             # declare each queue there may be work in (a new plugin's, a job's own) as it appears.
-            self._known_queues = sorted(upkeep.known_queues(rt))
+            self._known_queues = sorted(in_unit(rt, upkeep.known_queues))
             for queue in self._known_queues:
                 self.dispatcher.declare(queue)
 
@@ -295,7 +296,17 @@ class WorkerService:
         reaper.keepalive(None)  # nobody pings any more
         if self.worker_id is not None:
             try:
-                liveness.stop_worker(self.rt, self.worker_id)
+                in_unit(self.rt, liveness.stop_worker, self.worker_id, write=True)
             except Exception:
                 log.warning("could not mark worker %s stopped", self.worker_id, exc_info=True)
         self.executor = None
+
+
+def _settle_stuck(u: Unit) -> None:
+    dependencies.settle_children(u, dependencies.stuck_parents(u))
+
+
+def _hand_back_orphans(u: Unit, worker_id: int, owned: set[int]) -> None:
+    for job in liveness.orphaned_claims(u, worker_id, owned, ORPHAN_CLAIM_SECONDS):
+        why = "the worker lost track of this claim (a database error); handed back"
+        hand_back(u, Attempt.of_running(job), why)

@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from jobgraph.rest.common import call, runtime
 from jobgraph.runtime import Runtime
+from jobgraph.web.views import call, runtime
 
 
 def _check(rt: Runtime) -> dict[str, str]:

@@ -194,12 +194,13 @@ async def metrics_endpoint(request: Request) -> Response:
 def _refusal(rt: Runtime, authorization: str) -> Response | None:
     """With JOBGRAPH_METRICS_TOKEN: None for a token with manageServer, else the 401 or 403."""
     from jobgraph.errors import DomainError
-    from jobgraph.resolvers import users
-    from jobgraph.resolvers.viewer import Privilege
+    from jobgraph.resolvers import policy, users
+    from jobgraph.unit import unit_of_work
 
     scheme, _, secret = authorization.partition(" ")
     try:
-        users.authenticate(rt, secret.strip() if scheme.lower() == "bearer" else None).require(Privilege.MANAGE_SERVER)
+        with unit_of_work(rt) as u:
+            policy.require_manage_server(users.authenticate(u, secret.strip() if scheme.lower() == "bearer" else None))
     except DomainError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         return JSONResponse({"error": exc.message}, status_code=exc.http_status, headers=headers)

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from jobgraph.db import models  # noqa: F401  (registers the tables)
+from jobgraph.db.migrate import include_object
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -17,6 +18,7 @@ context.configure(
     target_metadata=SQLModel.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_object=include_object(connection.dialect.name),
 )
 with context.begin_transaction():
     context.run_migrations()
