@@ -31,7 +31,10 @@ INDEXES: list[tuple[str, list[Any]]] = [
 # CIRCUS's `state=wait` pages: the queued (or running) jobs of every queue in dispatch order.
 # PostgreSQL only: SQLite's planner, without statistics, would take it for the claim instead of
 # ix_jobs_claim (a status scan of every queue's jobs).
-DISPATCH: tuple[str, list[Any]] = ("ix_jobs_status_dispatch", ["status", sa.literal_column("priority").desc(), "number"])
+DISPATCH: tuple[str, list[Any]] = (
+    "ix_jobs_status_dispatch",
+    ["status", sa.literal_column("priority").desc(), "number"],
+)
 REPLACED: list[tuple[str, list[str]]] = [
     ("ix_jobs_user_created", ["user_id", "created_at"]),
     ("ix_jobs_plugin_created", ["plugin_id", "created_at"]),
