@@ -255,8 +255,11 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "operationId": "minionJobStatus",
                 "tags": ["Minion"],
-                "summary": "Basic status of a job (LANraragi Minion API); no token needed",
-                "security": [],
+                "summary": "Basic status of a job (LANraragi Minion API); no token needed by default",
+                "description": "`JOBGRAPH_MINION_STATUS` decides who may ask: `public` (the default, as "
+                "LANraragi: anyone), `limited` (anyone sees state and task; error and notes need a token "
+                "that may see the job) or `token` (a token is needed, and only jobs it may see are found).",
+                "security": [{}, {"bearer": []}],
                 "parameters": [_ID_PARAM],
                 "responses": {
                     "200": {
@@ -264,7 +267,8 @@ OPENAPI: dict[str, Any] = {
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MinionJobStatus"}}},
                     },
                     "400": _error("A path segment or a query parameter holds a NUL character."),
-                    "404": _error("No job with this id."),
+                    "401": _error("With JOBGRAPH_MINION_STATUS=token only: no API token, or not a valid one."),
+                    "404": _error("No job with this id (that the token may see, when one is needed)."),
                 },
             }
         },
