@@ -6,10 +6,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from jobgraph.app import create_app
@@ -145,3 +146,45 @@ def unit_call(rt: Runtime, fn: Callable[..., Any], *args: Any, **kwargs: Any) ->
 
     with unit_of_work(rt, write=True) as u:
         return fn(u, *args, **kwargs)
+
+
+@dataclass
+class Seen:
+    """What the API's thread pool sent the database: transactions begun, statements (without
+    BEGIN, COMMIT, ROLLBACK and PRAGMA)."""
+
+    transactions: int = 0
+    statements: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def in_the_api(api: Api) -> Iterator[Seen]:
+    """Transactions begun and statements sent by the API's thread pool (not the workers)."""
+    seen = Seen()
+
+    def ours() -> bool:
+        return threading.current_thread().name.startswith("AnyIO worker")
+
+    def began(conn: Any) -> None:
+        if ours():
+            seen.transactions += 1
+
+    def sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if ours() and not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+            seen.statements.append(statement)
+
+    engine = api.rt.db.engine
+    event.listen(engine, "begin", began)
+    event.listen(engine, "before_cursor_execute", sent)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "begin", began)
+        event.remove(engine, "before_cursor_execute", sent)
+
+
+@contextmanager
+def api_statements(api: Api) -> Iterator[list[str]]:
+    """The statements of `in_the_api`, alone."""
+    with in_the_api(api) as seen:
+        yield seen.statements

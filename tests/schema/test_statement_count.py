@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import event
-
-from tests.support import Api, wait_for_event
+from tests.support import Api, api_statements, wait_for_event
 
 PAGE = """query($n: Int!) { jobs(first: $n) { totalCount edges { node {
   jobId status plugin { pluginId name } user { email }
   series { seriesUid partialVolumeDescriptor { start end delta } series { modality imageCount } }
   feedbacks { feedbackId data user { email } } messages { status text } outputs { fileName size }
 } } } }"""
-
-
-@contextmanager
-def counting(api: Api) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        # Only the request's statements (run in the API's thread pool), not the workers' upkeep.
-        if threading.current_thread().name.startswith("AnyIO worker") and not statement.lstrip().upper().startswith(
-            ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")
-        ):
-            statements.append(statement)
-
-    event.listen(api.rt.db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(api.rt.db.engine, "before_cursor_execute", record)
 
 
 def test_a_page_of_100_nested_jobs_costs_a_fixed_number_of_statements(any_api: Api) -> None:
@@ -58,9 +34,9 @@ def test_a_page_of_100_nested_jobs_costs_a_fixed_number_of_statements(any_api: A
             "mutation($id: ID!) { addFeedback(jobId: $id, input: {data: {ok: true}}) { feedbackId } }", {"id": job_id}
         )
 
-    with counting(api) as small:
+    with api_statements(api) as small:
         ten = api.gql(PAGE, {"n": 10})
-    with counting(api) as large:
+    with api_statements(api) as large:
         hundred = api.gql(PAGE, {"n": 100})
     assert len(ten["jobs"]["edges"]) == 10 and len(hundred["jobs"]["edges"]) == 100
     node = hundred["jobs"]["edges"][0]["node"]
@@ -85,14 +61,14 @@ def test_a_list_counts_only_when_asked_and_says_when_the_total_is_an_estimate(an
     api = any_api
     for i in range(6):  # scheduled far ahead: they stay queued
         api.create_job("jobgraph.echo", {"n": i}, runAt=FAR_FUTURE)
-    with counting(api) as statements:
+    with api_statements(api) as statements:
         page = api.gql(PAGE_OF_2)["jobs"]
     assert len(page["edges"]) == 2 and page["pageInfo"]["hasNextPage"]
     assert statements and not _counts(statements), statements
-    with counting(api) as statements:
+    with api_statements(api) as statements:
         assert api.gql(TOTAL)["jobs"] == {"totalCount": 6, "totalCountIsEstimate": False}
     assert _counts(statements)
-    with counting(api) as statements:  # asked through a fragment, or only whether it is an estimate
+    with api_statements(api) as statements:  # asked through a fragment, or only whether it is an estimate
         api.gql("{ jobs(first: 2) { ...n } } fragment n on JobConnection { totalCountIsEstimate }")
     assert _counts(statements)
 

@@ -3,21 +3,19 @@ privilege applies at once) and stay cheap (limits; one job read per event for al
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from jobgraph.db.models import Job
 from jobgraph.events import event_for
 from jobgraph.resolvers import users
-from tests.support import ADMIN_TOKEN, Api, make_settings, unit_call
+from tests.support import ADMIN_TOKEN, Api, api_statements, make_settings, unit_call
 
 JOB_UPDATED = "subscription($id: ID!) { jobUpdated(jobId: $id) { jobId status priority } }"
 JOB_EVENTS = "subscription { jobEvents { kind jobId job { jobId status } } }"
@@ -253,22 +251,6 @@ def test_subscriptions_are_limited_per_connection_and_per_user(start: Callable[.
         assert time.monotonic() < deadline
 
 
-@contextmanager
-def counting(api: Api) -> Iterator[list[str]]:
-    """The statements run by the app's thread pool (not the workers')."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        if threading.current_thread().name.startswith("AnyIO worker"):
-            statements.append(statement)
-
-    event.listen(api.rt.db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(api.rt.db.engine, "before_cursor_execute", record)
-
-
 def test_one_event_costs_one_job_read_whatever_the_number_of_subscribers(start: Callable[..., Api]) -> None:
     api = start(session_recheck_seconds=300)
     job = api.create_job("jobgraph.noop", runAt=LATER)
@@ -287,7 +269,7 @@ def test_one_event_costs_one_job_read_whatever_the_number_of_subscribers(start: 
         assert {ws.receive_json()["id"] for _ in range(per_socket)} == {f"s{n}" for n in range(per_socket)}
     assert {follows.receive_json()["id"] for _ in range(5)} == {f"f{n}" for n in range(5)}
 
-    with counting(api) as statements:
+    with api_statements(api) as statements:
         publish(api, job["number"])
         for ws in streams:
             received = [ws.receive_json() for _ in range(per_socket)]

@@ -3,14 +3,10 @@ checks before writes, and events and wake-ups only once the unit commits."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from jobgraph.db.models import Job
 from jobgraph.errors import Forbidden
@@ -19,39 +15,7 @@ from jobgraph.resolvers import jobs, users
 from jobgraph.resolvers.jobs import JobSpec
 from jobgraph.unit import unit_of_work
 from jobgraph.web.views import run_unit
-from tests.support import ADMIN_EMAIL, ADMIN_TOKEN, Api, unit_call
-
-
-@dataclass
-class Seen:
-    transactions: int = 0
-    statements: list[str] = field(default_factory=list)
-
-
-@contextmanager
-def in_the_api(api: Api) -> Iterator[Seen]:
-    """Transactions begun and statements sent by the API's thread pool (not the workers)."""
-    seen = Seen()
-
-    def ours() -> bool:
-        return threading.current_thread().name.startswith("AnyIO worker")
-
-    def began(conn: Any) -> None:
-        if ours():
-            seen.transactions += 1
-
-    def sent(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if ours() and not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
-            seen.statements.append(statement)
-
-    engine = api.rt.db.engine
-    event.listen(engine, "begin", began)
-    event.listen(engine, "before_cursor_execute", sent)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "begin", began)
-        event.remove(engine, "before_cursor_execute", sent)
+from tests.support import ADMIN_EMAIL, ADMIN_TOKEN, Api, Seen, in_the_api, unit_call
 
 
 def _count_jobs(api: Api) -> int:
