@@ -150,14 +150,19 @@ class Cluster:
             with self.admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
             self.admin.dispose()
-        with contextlib.suppress(Exception):
-            import redis
+        clear_redis(self.namespace)
 
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(f"{self.namespace}*", count=1000))
-            if keys:
-                client.delete(*keys)
-            client.close()
+
+def clear_redis(namespace: str) -> None:
+    """Remove a benchmark's Redis keys (its namespace), whatever happened to it."""
+    with contextlib.suppress(Exception):
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"{namespace}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 def gql(client: httpx.Client, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

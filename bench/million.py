@@ -60,7 +60,19 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cluster import PG_URL, REDIS_URL, ROOT, SRC, TOKEN, free_port, jobgraph_source, median, percentile, wait_until
+from _cluster import (
+    PG_URL,
+    REDIS_URL,
+    ROOT,
+    SRC,
+    TOKEN,
+    clear_redis,
+    free_port,
+    jobgraph_source,
+    median,
+    percentile,
+    wait_until,
+)
 
 DATABASE = "jobgraph_bench_million"
 GOAL_MS = 50.0
@@ -184,14 +196,7 @@ class Bench:
                 self.drop()
         with contextlib.suppress(Exception):
             self.admin.dispose()
-        with contextlib.suppress(Exception):
-            import redis
-
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(f"{self.namespace}*", count=1000))
-            if keys:
-                client.delete(*keys)
-            client.close()
+        clear_redis(self.namespace)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
