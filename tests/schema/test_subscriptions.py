@@ -98,3 +98,17 @@ def test_job_updated_reads_again_after_the_bus_reconnects(api: Api) -> None:
             )
         api.rt.events.publish(resync_event())
         assert ws.receive_json()["payload"]["data"]["jobUpdated"] == {"priority": 7}
+
+
+def test_a_subscription_over_plain_http_is_refused_with_a_reason(api: Api) -> None:
+    for response in (
+        api.client.post("/graphql", json={"query": "subscription { jobEvents { jobId } }"}, headers=api.headers(None)),
+        api.client.get(
+            "/graphql",
+            params={"query": "subscription { jobEvents { jobId } }"},
+            headers={**api.headers(None), "accept": "application/json"},
+        ),
+    ):
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "WebSocket" in error["message"]

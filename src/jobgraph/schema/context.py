@@ -16,15 +16,16 @@ bounded interval, so a revoked token or a lost privilege counts there too (`sche
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
-from jobgraph.errors import Unauthenticated
+from jobgraph.errors import BadInput, Unauthenticated
 from jobgraph.resolvers import job_list, loaders, queue_stats, users
 from jobgraph.resolvers.viewer import Viewer
 from jobgraph.runtime import Runtime
@@ -209,7 +210,15 @@ class Context:
 
 
 class OperationUnit(SchemaExtension):
-    """Ends the operation's unit of work when the operation ends (schema/context.py)."""
+    """Ends the operation's unit of work when the operation ends (schema/context.py); refuses a
+    subscription sent over plain HTTP, which has no stream to answer on."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        over_http = isinstance(context.context, Context) and context.context.connection.scope.get("type") != "websocket"
+        if context.operation_type is OperationType.SUBSCRIPTION and over_http:
+            raise BadInput("subscriptions are served over a WebSocket at /graphql (graphql-transport-ws)")
+        yield
 
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
         try:
