@@ -84,6 +84,8 @@ def test_cancel_stops_a_running_plugin_within_two_seconds_and_never_retries(
     done = any_api.wait_for(job["jobId"], timeout=10)
     took = time.monotonic() - asked
     assert done["status"] == "cancelled"
+    # The promise is 2 s at the default settings (a 0.5 s poll, then a 1 s grace before the kill);
+    # these tests poll every 0.1 s with a 0.5 s grace, which leaves a margin for a loaded machine.
     assert took < 2.0, f"the plugin took {took:.2f} s to stop"
     assert done["retries"] == 0
 
