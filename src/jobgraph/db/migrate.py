@@ -59,6 +59,10 @@ def current_revision(db: Database) -> str | None:
 def upgrade(db: Database, revision: str = "head") -> None:
     config = _config(db)
     with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # The idle-in-transaction limit (db/engine.py) is for workers that freeze; a migration
+            # is one long transaction whose pauses (a busy machine) must not end it.
+            conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
