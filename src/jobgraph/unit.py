@@ -29,9 +29,9 @@ T = TypeVar("T")
 
 
 class Unit:
-    def __init__(self, rt: Runtime, session: Session | None = None, *, write: bool) -> None:
+    def __init__(self, rt: Runtime, *, write: bool) -> None:
         self.rt = rt
-        self._session = session
+        self._session: Session | None = None
         self._stack = ExitStack()
         self.write = write
         # Async views (GraphQL) reach the one session from thread-pool threads: one at a time.

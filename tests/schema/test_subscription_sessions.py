@@ -110,11 +110,10 @@ def user_token(api: Api, email: str, privileges: list[str], **token: Any) -> tup
     return made.secret, made.token.id
 
 
-def test_a_revoked_token_ends_both_kinds_of_subscription_with_the_reason(start: Callable[..., Api]) -> None:
-    api = start(session_recheck_seconds=0.3)
-    secret, token_id = user_token(api, "alice@example.com", ["executePlugin"])
-    job = api.create_job("jobgraph.noop", token=secret, runAt=LATER)
-    ws = connect(api, secret)
+def follow_and_stream(api: Api, token: str, job: dict[str, Any]) -> Any:
+    """A socket with both kinds of subscription, "follow" (jobUpdated of `job`) and "stream"
+    (jobEvents), each shown live by an event it received."""
+    ws = connect(api, token)
     subscribe(ws, "follow", JOB_UPDATED, {"id": job["jobId"]})
     assert ws.receive_json()["payload"]["data"]["jobUpdated"]["status"] == "queued"
     subscribe(ws, "stream", JOB_EVENTS)
@@ -123,6 +122,14 @@ def test_a_revoked_token_ends_both_kinds_of_subscription_with_the_reason(start: 
     seen: set[str] = set()
     while seen != {"follow", "stream"}:
         seen.add(ws.receive_json()["id"])
+    return ws
+
+
+def test_a_revoked_token_ends_both_kinds_of_subscription_with_the_reason(start: Callable[..., Api]) -> None:
+    api = start(session_recheck_seconds=0.3)
+    secret, token_id = user_token(api, "alice@example.com", ["executePlugin"])
+    job = api.create_job("jobgraph.noop", token=secret, runAt=LATER)
+    ws = follow_and_stream(api, secret, job)
 
     api.gql("mutation($t: ID!) { revokeApiToken(tokenId: $t) }", {"t": token_id})
     revoked = time.monotonic()
@@ -143,15 +150,7 @@ def test_an_expiring_token_ends_its_subscriptions_at_its_expiry(start: Callable[
     secret, expires_at = made.secret, made.token.expires_at
     assert expires_at is not None
     job = api.create_job("jobgraph.noop", token=secret, runAt=LATER)
-    ws = connect(api, secret)
-    subscribe(ws, "follow", JOB_UPDATED, {"id": job["jobId"]})
-    assert ws.receive_json()["payload"]["data"]["jobUpdated"]["status"] == "queued"
-    subscribe(ws, "stream", JOB_EVENTS)
-    wait_open(api, 2)
-    publish(api, job["number"])
-    seen: set[str] = set()
-    while seen != {"follow", "stream"}:
-        seen.add(ws.receive_json()["id"])
+    ws = follow_and_stream(api, secret, job)
     errors = ending(ws, {"follow", "stream"})
     late = (datetime.now(UTC) - expires_at).total_seconds()  # not by the re-check: that is 300 s away
     assert -0.5 < late < 0.5, f"ended {late:+.2f} s from the expiry"

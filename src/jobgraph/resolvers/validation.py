@@ -9,7 +9,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from jobgraph.errors import BadInput
-from jobgraph.resolvers.limits import text_problem
+from jobgraph.resolvers.limits import check_text
 
 
 def check_schema(schema: Any, what: str) -> dict[str, Any] | None:
@@ -46,23 +46,17 @@ def check_json_value(value: Any, what: str) -> Any:
         if depth > MAX_JSON_DEPTH:
             raise BadInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
         if isinstance(item, str):
-            _check_text(item, what)
+            check_text(item, what)
         elif isinstance(item, float) and not math.isfinite(item):
             raise BadInput(f"{what} holds {item!r}, which is not a JSON number")
         elif isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise BadInput(f"{what} has a key that is not a string")
-                _check_text(key, what)
+                check_text(key, what)
                 stack.append((child, depth + 1))
         elif isinstance(item, list | tuple):
             stack.extend((child, depth + 1) for child in item)
         elif not (item is None or isinstance(item, bool | int | float)):
             raise BadInput(f"{what} holds a {type(item).__name__}, which is not JSON")
     return value
-
-
-def _check_text(text: str, what: str) -> None:
-    problem = text_problem(text)
-    if problem:
-        raise BadInput(f"{what} {problem}")
