@@ -38,7 +38,8 @@ class Runtime:
 def build_runtime(settings: Settings | None = None, *, dispatcher: Dispatcher | None = None) -> Runtime:
     settings = settings or Settings()
     # A transaction left open longer than a worker may stay silent is ended by the server.
-    db = Database(settings.resolved_database_url, idle_in_transaction_timeout=settings.worker_dead_after_seconds)
+    idle = settings.idle_transaction_seconds or settings.worker_dead_after_seconds
+    db = Database(settings.resolved_database_url, idle_in_transaction_timeout=idle)
     events: EventBus
     if settings.redis_url:
         from jobgraph.redis_bus import RedisBus

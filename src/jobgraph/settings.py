@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     complete_interval_seconds: float = 0.02  # finished jobs are recorded in batches this often
     worker_heartbeat_seconds: float = 5.0
     worker_dead_after_seconds: float = 30.0  # a worker silent this long has gone away
+    # PostgreSQL ends a session idle this long inside a transaction (a frozen process must not
+    # hold row locks for ever); None: the same as worker_dead_after_seconds.
+    idle_transaction_seconds: float | None = Field(default=None, gt=0)
     stop_grace_seconds: float = 1.0  # after a cancel, how long a plugin gets before a kill
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long running jobs get to finish
     # Ended jobs (with their messages, outputs and feedback) are removed this many days after
