@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from jobgraph.db import Database
 from jobgraph.events import EventBus, InProcessBus
+from jobgraph.resolvers.viewer import ViewerCache
 from jobgraph.settings import Settings
 
 
@@ -29,6 +30,7 @@ class Runtime:
     db: Database
     events: EventBus
     dispatcher: Dispatcher
+    viewers: ViewerCache = field(default_factory=lambda: ViewerCache(0))
 
     def close(self) -> None:
         self.events.close()
@@ -47,4 +49,10 @@ def build_runtime(settings: Settings | None = None, *, dispatcher: Dispatcher | 
         events = RedisBus(settings.redis_url, namespace=settings.redis_namespace)
     else:
         events = InProcessBus()
-    return Runtime(settings=settings, db=db, events=events, dispatcher=dispatcher or NoDispatch())
+    return Runtime(
+        settings=settings,
+        db=db,
+        events=events,
+        dispatcher=dispatcher or NoDispatch(),
+        viewers=ViewerCache(settings.viewer_cache_seconds),
+    )

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # PostgreSQL ends a session idle this long inside a transaction (a frozen process must not
     # hold row locks for ever); None: the same as worker_dead_after_seconds.
     idle_transaction_seconds: float | None = Field(default=None, gt=0)
+    # An HTTP request's token is looked up again after this long (a revocation made by another
+    # process is seen within it; one made here, at once). 0: on every request.
+    viewer_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     stop_grace_seconds: float = 1.0  # after a cancel, how long a plugin gets before a kill
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long running jobs get to finish
     # Ended jobs (with their messages, outputs and feedback) are removed this many days after
@@ -51,9 +54,14 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_body_bytes: int = 2 * 1024 * 1024
     access_token_seconds: int = 3600
+    # A dashboard sign-in (a session cookie holding a token derived from the API token given).
+    dashboard_session_seconds: int = Field(default=8 * 3600, ge=60)
     # Totals of lists and queueStats are exact up to this many jobs; above it PostgreSQL's
     # planner estimate, flagged as one (resolvers/counting.py). SQLite counts exactly always.
     exact_count_limit: int = Field(default=10_000, ge=1)
+    # Bulk actions by filter (retry, cancel, delete, set priority) act on at most this many jobs
+    # at once; above it they are refused unless the caller asks for the first N (`limit`).
+    bulk_limit: int = Field(default=1000, ge=1, le=100_000)
     # Subscriptions (GraphQL over WebSocket or HTTP streaming): how often a session's token is
     # authenticated again (revocation and privilege changes take effect within this; its expiry
     # ends the session at once), and how many subscriptions a connection and a user may hold open.

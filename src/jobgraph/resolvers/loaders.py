@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlalchemy import bindparam, select
+from sqlmodel import Session, col
 
 from jobgraph.db.models import (
     Feedback,
@@ -25,6 +25,9 @@ from jobgraph.db.models import (
     Series,
     User,
 )
+from jobgraph.resolvers import policy
+from jobgraph.resolvers.queue_stats import WorkerState, worker_states
+from jobgraph.resolvers.viewer import Viewer
 from jobgraph.unit import Unit
 
 T = TypeVar("T")
@@ -37,8 +40,30 @@ def _group(rows: Sequence[T], key: str, keys: Sequence[int]) -> list[list[T]]:
     return [grouped.get(k, []) for k in keys]
 
 
+# Built once: a statement made per call spends more on its construction and cache key than on
+# the round trip. `_KEYS` expands to the list given at execution.
+_KEYS = bindparam("keys", expanding=True)
+_PLUGINS = select(Plugin).where(col(Plugin.plugin_id).in_(_KEYS))
+_USERS = select(User).where(col(User.id).in_(_KEYS))
+_SERIES = select(Series).where(col(Series.series_uid).in_(_KEYS))
+_JOB_SERIES = select(JobSeries).where(col(JobSeries.job_number).in_(_KEYS)).order_by(col(JobSeries.position))
+_JOB_SERIES_WITH_SERIES = (
+    select(JobSeries, Series)
+    .outerjoin(Series, col(Series.series_uid) == col(JobSeries.series_uid))
+    .where(col(JobSeries.job_number).in_(_KEYS))
+    .order_by(col(JobSeries.position))
+)
+_FEEDBACK = select(Feedback).where(col(Feedback.job_number).in_(_KEYS)).order_by(col(Feedback.created_at))
+_MESSAGES = select(Message).where(col(Message.job_number).in_(_KEYS)).order_by(col(Message.id))
+_OUTPUTS = select(Output).where(col(Output.job_number).in_(_KEYS)).order_by(col(Output.file_name))
+
+
+def _keys(keys: Sequence[Any]) -> dict[str, list[Any]]:
+    return {"keys": sorted(set(keys))}
+
+
 def _plugins(s: Session, ids: Sequence[str]) -> list[Plugin | None]:
-    found = {p.plugin_id: p for p in s.scalars(select(Plugin).where(Plugin.plugin_id.in_(set(ids))))}  # type: ignore[attr-defined]
+    found = {p.plugin_id: p for p in s.scalars(_PLUGINS, _keys(ids))}
     return [found.get(i) for i in ids]
 
 
@@ -48,7 +73,7 @@ def plugins(u: Unit, ids: Sequence[str]) -> list[Plugin | None]:
 
 
 def _users(s: Session, ids: Sequence[int]) -> list[User | None]:
-    found = {u.id: u for u in s.scalars(select(User).where(User.id.in_(set(ids))))}  # type: ignore[union-attr]
+    found = {u.id: u for u in s.scalars(_USERS, _keys(ids))}
     return [found.get(i) for i in ids]
 
 
@@ -58,7 +83,7 @@ def users(u: Unit, ids: Sequence[int]) -> list[User | None]:
 
 
 def _series_by_uid(s: Session, uids: Sequence[str]) -> list[Series | None]:
-    found = {x.series_uid: x for x in s.scalars(select(Series).where(Series.series_uid.in_(set(uids))))}  # type: ignore[attr-defined]
+    found = {x.series_uid: x for x in s.scalars(_SERIES, _keys(uids))}
     return [found.get(u) for u in uids]
 
 
@@ -68,7 +93,7 @@ def series_by_uid(u: Unit, uids: Sequence[str]) -> list[Series | None]:
 
 
 def _job_series(s: Session, numbers: Sequence[int]) -> list[list[JobSeries]]:
-    rows = list(s.scalars(select(JobSeries).where(JobSeries.job_number.in_(set(numbers))).order_by(JobSeries.position)))  # type: ignore[attr-defined]
+    rows = list(s.scalars(_JOB_SERIES, _keys(numbers)))
     return _group(rows, "job_number", numbers)
 
 
@@ -78,7 +103,7 @@ def job_series(u: Unit, numbers: Sequence[int]) -> list[list[JobSeries]]:
 
 
 def _feedback(s: Session, numbers: Sequence[int]) -> list[list[Feedback]]:
-    rows = list(s.scalars(select(Feedback).where(Feedback.job_number.in_(set(numbers))).order_by(Feedback.created_at)))  # type: ignore[attr-defined]
+    rows = list(s.scalars(_FEEDBACK, _keys(numbers)))
     return _group(rows, "job_number", numbers)
 
 
@@ -88,7 +113,7 @@ def feedback(u: Unit, numbers: Sequence[int]) -> list[list[Feedback]]:
 
 
 def _messages(s: Session, numbers: Sequence[int]) -> list[list[Message]]:
-    rows = list(s.scalars(select(Message).where(Message.job_number.in_(set(numbers))).order_by(Message.id)))  # type: ignore[attr-defined]
+    rows = list(s.scalars(_MESSAGES, _keys(numbers)))
     return _group(rows, "job_number", numbers)
 
 
@@ -98,7 +123,7 @@ def messages(u: Unit, numbers: Sequence[int]) -> list[list[Message]]:
 
 
 def _outputs(s: Session, numbers: Sequence[int]) -> list[list[Output]]:
-    rows = list(s.scalars(select(Output).where(Output.job_number.in_(set(numbers))).order_by(Output.file_name)))  # type: ignore[attr-defined]
+    rows = list(s.scalars(_OUTPUTS, _keys(numbers)))
     return _group(rows, "job_number", numbers)
 
 
@@ -107,11 +132,17 @@ def outputs(u: Unit, numbers: Sequence[int]) -> list[list[Output]]:
     return _outputs(s, numbers)
 
 
-def _linked(s: Session, numbers: Sequence[int], by: Any, other: Any) -> list[list[Job]]:
+def _linked_statement(by: Any, other: Any) -> Any:
     """For each job number (matched on the dependency column `by`), the jobs at `other`."""
-    rows = s.execute(
-        select(by, Job).join(Job, Job.number == other).where(by.in_(set(numbers))).order_by(Job.number)
-    ).all()
+    return select(by, Job).join(Job, Job.number == other).where(by.in_(_KEYS)).order_by(Job.number)
+
+
+_PARENTS = _linked_statement(JobDependency.child_number, JobDependency.parent_number)
+_CHILDREN = _linked_statement(JobDependency.parent_number, JobDependency.child_number)
+
+
+def _linked(s: Session, numbers: Sequence[int], statement: Any) -> list[list[Job]]:
+    rows = s.execute(statement, _keys(numbers)).all()
     grouped: dict[int, list[Job]] = defaultdict(list)
     for number, job in rows:
         grouped[number].append(job)
@@ -119,7 +150,7 @@ def _linked(s: Session, numbers: Sequence[int], by: Any, other: Any) -> list[lis
 
 
 def _parents(s: Session, numbers: Sequence[int]) -> list[list[Job]]:
-    return _linked(s, numbers, JobDependency.child_number, JobDependency.parent_number)
+    return _linked(s, numbers, _PARENTS)
 
 
 def parents(u: Unit, numbers: Sequence[int]) -> list[list[Job]]:
@@ -128,12 +159,25 @@ def parents(u: Unit, numbers: Sequence[int]) -> list[list[Job]]:
 
 
 def _children(s: Session, numbers: Sequence[int]) -> list[list[Job]]:
-    return _linked(s, numbers, JobDependency.parent_number, JobDependency.child_number)
+    return _linked(s, numbers, _CHILDREN)
 
 
 def children(u: Unit, numbers: Sequence[int]) -> list[list[Job]]:
     s = u.session
     return _children(s, numbers)
+
+
+def jobs_by_number(u: Unit, numbers: Sequence[int]) -> list[Job | None]:
+    """Jobs by number, in the order asked (a job's `rerunOf`; the view keeps those the viewer
+    may see)."""
+    found = {j.number: j for j in u.session.scalars(select(Job).where(Job.number.in_(set(numbers))))}  # type: ignore[union-attr]
+    return [found.get(n) for n in numbers]
+
+
+def reruns(u: Unit, numbers: Sequence[int]) -> list[list[Job]]:
+    """For each job number, the jobs that run it again (`rerunJob`), oldest first."""
+    rows = list(u.session.scalars(select(Job).where(Job.rerun_of.in_(set(numbers))).order_by(Job.number)))  # type: ignore[union-attr]
+    return _group(rows, "rerun_of", numbers)
 
 
 def output(u: Unit, job_number: int, output_id: str) -> Output | None:
@@ -152,17 +196,32 @@ class Nested:
     feedback: list[tuple[Feedback, User | None]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     outputs: list[Output] = field(default_factory=list)
+    parents: list[Job] = field(default_factory=list)  # those the viewer may see
+    children: list[Job] = field(default_factory=list)
+    worker: WorkerState | None = None
 
 
-PREFETCHABLE = frozenset({"plugin", "user", "series", "feedbacks", "messages", "outputs"})
+PREFETCHABLE = frozenset(
+    {"plugin", "user", "series", "feedbacks", "messages", "outputs", "parents", "children", "runBy"}
+)
 
 
-def prefetch(u: Unit, jobs: Sequence[Job], wants: frozenset[str]) -> dict[int, Nested]:
+def prefetch(u: Unit, viewer: Viewer, jobs: Sequence[Job], wants: frozenset[str]) -> dict[int, Nested]:
     """The nested data a page asks for, in one session and one statement per kind: the view
-    then hands out plain values instead of one awaited load per job and field."""
+    then hands out plain values instead of one awaited load (and thread-pool hop) per job and
+    field. Linked jobs are filtered by what `viewer` may see."""
     numbers = [j.number for j in jobs if j.number is not None]
     nested = {n: Nested() for n in numbers}
     s = u.session
+    for name, linked in (("parents", _parents), ("children", _children)):
+        if name in wants:
+            for number, found in zip(numbers, linked(s, numbers), strict=True):
+                setattr(nested[number], name, [j for j in found if policy.can_see_job(viewer, j)])
+    if "runBy" in wants:
+        worker_ids = sorted({j.worker_id for j in jobs if j.worker_id is not None})
+        states = {w.worker.id: w for w in worker_states(u, worker_ids) if w is not None} if worker_ids else {}
+        for job in jobs:
+            nested[job.number].worker = states.get(job.worker_id) if job.worker_id is not None else None  # type: ignore[index]
     if "plugin" in wants:
         for job, plugin in zip(jobs, _plugins(s, [j.plugin_id for j in jobs]), strict=True):
             nested[job.number].plugin = plugin  # type: ignore[index]
@@ -176,11 +235,12 @@ def prefetch(u: Unit, jobs: Sequence[Job], wants: frozenset[str]) -> dict[int, N
     for number, given in zip(numbers, feedback, strict=True):
         nested[number].feedback = [(f, users_by_id.get(f.user_id)) for f in given]
     if "series" in wants:
-        per_job = _job_series(s, numbers)
-        uids = sorted({r.series_uid for rows in per_job for r in rows})
-        series = {x.series_uid: x for x in _series_by_uid(s, uids) if x is not None} if uids else {}
-        for number, rows in zip(numbers, per_job, strict=True):
-            nested[number].series = [(r, series.get(r.series_uid)) for r in rows]
+        with_series = s.execute(_JOB_SERIES_WITH_SERIES, _keys(numbers)).all()
+        per_job: dict[int, list[tuple[JobSeries, Series | None]]] = defaultdict(list)
+        for link, found in with_series:
+            per_job[link.job_number].append((link, found))
+        for number in numbers:
+            nested[number].series = per_job.get(number, [])
     if "messages" in wants:
         for number, messages in zip(numbers, _messages(s, numbers), strict=True):
             nested[number].messages = messages

@@ -43,26 +43,20 @@ def _states(u: Unit, where: Any) -> list[WorkerState]:
     now = utcnow()
     dead_after = timedelta(seconds=u.settings.worker_dead_after_seconds)
     s = u.session
-    rows = list(s.scalars(select(Worker).where(where).order_by(Worker.id)))  # type: ignore[arg-type]
-    ids = [w.id for w in rows]
     running = (
-        dict(
-            s.execute(
-                select(Job.worker_id, func.count())
-                .where(Job.status == "running", Job.worker_id.in_(ids))
-                .group_by(Job.worker_id)
-            ).all()
-        )
-        if ids
-        else {}
+        select(func.count())
+        .where(Job.status == "running", Job.worker_id == Worker.id)  # type: ignore[arg-type]
+        .correlate(Worker)
+        .scalar_subquery()
     )
+    rows = s.execute(select(Worker, running).where(where).order_by(Worker.id)).all()  # type: ignore[arg-type]
     return [
         WorkerState(
             worker=w,
             alive=w.stopped_at is None and now - w.last_seen_at < dead_after,
-            jobs_running=int(running.get(w.id, 0)),
+            jobs_running=int(count or 0),
         )
-        for w in rows
+        for w, count in rows
     ]
 
 
@@ -77,16 +71,14 @@ def worker_states(u: Unit, ids: Sequence[int]) -> list[WorkerState | None]:
     return [found.get(i) for i in ids]
 
 
-def queue_stats(u: Unit, viewer: Viewer) -> QueueStats:
-    """Counts by status (counting.py: exact up to the exact count limit, else PostgreSQL's
-    estimate), and the queued and running jobs of each queue (the same, per queue)."""
+def counts_by_queue(u: Unit, viewer: Viewer) -> tuple[dict[str, dict[str, int]], frozenset[str]]:
+    """The queued and running jobs (that the viewer may see) of each queue that has any, and the
+    queues whose counts are PostgreSQL's estimates (counting.py)."""
     visible = _where(viewer, None)
     limit = u.settings.exact_count_limit
     by_queue: dict[str, dict[str, int]] = {}
     estimated_queues: set[str] = set()
     s = u.session
-    statuses = {st: col(Job.status) == st for st in JOB_STATUSES}
-    totals = counting.count_each(s, visible, statuses, limit=limit)
     for status in ("queued", "running"):  # per queue: ix_jobs_status_queue serves both the scan and the counts
         each = counting.count_by(s, [*visible, col(Job.status) == status], Job.queue, limit=limit)
         for queue, total in each.items():
@@ -94,10 +86,22 @@ def queue_stats(u: Unit, viewer: Viewer) -> QueueStats:
                 by_queue.setdefault(str(queue), {"queued": 0, "running": 0})[status] = total.count
             if total.estimated:
                 estimated_queues.add(str(queue))
+    return by_queue, frozenset(estimated_queues)
+
+
+def queue_stats(u: Unit, viewer: Viewer) -> QueueStats:
+    """Counts by status (counting.py: exact up to the exact count limit, else PostgreSQL's
+    estimate), and the queued and running jobs of each queue (the same, per queue)."""
+    visible = _where(viewer, None)
+    limit = u.settings.exact_count_limit
+    s = u.session
+    statuses = {st: col(Job.status) == st for st in JOB_STATUSES}
+    totals = counting.count_each(s, visible, statuses, limit=limit)
+    by_queue, estimated_queues = counts_by_queue(u, viewer)
     return QueueStats(
         by_status={status: total.count for status, total in totals.items() if total.count},
         by_queue=by_queue,
         workers=list_workers(u, viewer),
         estimated_statuses=frozenset(status for status, total in totals.items() if total.estimated),
-        estimated_queues=frozenset(estimated_queues),
+        estimated_queues=estimated_queues,
     )

@@ -28,6 +28,7 @@ from jobgraph.unit import Unit
 EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,100}$")
 TOKEN_SEPARATOR = "."  # token = "<token id>.<secret>": Alteryx's client id and secret
 ACCESS_TOKEN_NAME = "oauth2 access token"
+SESSION_TOKEN_NAME = "dashboard session"
 DERIVED_CANNOT_MINT = "minting an API token needs an API token, not a derived access token"
 
 
@@ -42,6 +43,11 @@ class NewToken:
 class ListedToken:
     token: ApiToken
     user_email: str
+
+
+def _forget_viewers(u: Unit) -> None:
+    """A token or a privilege changed: cached viewers go once the change is committed."""
+    u.after_commit(u.rt.viewers.clear)
 
 
 def hash_token(secret: str) -> str:
@@ -83,6 +89,7 @@ def set_privileges(u: Unit, viewer: Viewer | None, email: str, privileges: list[
         raise NotFound(f"no user {email!r}")
     user.privileges = _check_privileges(privileges)
     s.add(user)
+    _forget_viewers(u)
     return user
 
 
@@ -173,6 +180,7 @@ def revoke_api_token(u: Unit, viewer: Viewer | None, token_id: str) -> bool:
         .where(ApiToken.parent_id == token.id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
         .values(revoked_at=now)
     )
+    _forget_viewers(u)
     return True
 
 
@@ -206,21 +214,60 @@ def exchange_client_credentials(u: Unit, client_id: str, client_secret: str, lif
     viewer = authenticate(u, f"{client_id}{TOKEN_SEPARATOR}{client_secret}")
     if viewer.derived or viewer.token_id is None:
         raise Forbidden("an access token cannot buy another: give an API token as client credentials")
+    return _derive(u, viewer, ACCESS_TOKEN_NAME, lifetime)
+
+
+def _derive(u: Unit, viewer: Viewer, name: str, lifetime: timedelta) -> NewToken:
+    """A token derived from the viewer's API token: it lives `lifetime` at most, never past its
+    parent's expiry, and only while the parent is valid."""
+    assert viewer.token_id is not None
     now = utcnow()
     expires_at = now + lifetime
     if viewer.token_expires_at is not None:
         expires_at = min(expires_at, viewer.token_expires_at)
-    s = u.session
-    new = _insert_token(s, viewer.user_id, ACCESS_TOKEN_NAME, expires_at, parent_id=viewer.token_id)
+    new = _insert_token(u.session, viewer.user_id, name, expires_at, parent_id=viewer.token_id)
     expires_in = max(0, int((expires_at - now).total_seconds()))
     return NewToken(token=new.token, secret=new.secret, expires_in=expires_in)
 
 
-def authenticate(u: Unit, secret: str | None) -> Viewer:
+def open_session(u: Unit, secret: str, lifetime: timedelta) -> tuple[Viewer, NewToken]:
+    """Sign in to the dashboard: an API token buys a browser session, a derived token (as an
+    OAuth2 access token) that dies with it. A derived token cannot buy one (Unauthenticated)."""
+    viewer = authenticate(u, secret)
+    if viewer.derived or viewer.token_id is None:
+        raise Unauthenticated("sign in with an API token, not an access or session token")
+    return viewer, _derive(u, viewer, SESSION_TOKEN_NAME, lifetime)
+
+
+def close_session(u: Unit, secret: str) -> bool:
+    """Sign out: revoke the session's (derived) token. False if it was not a valid session."""
+    try:
+        viewer = authenticate(u, secret)
+    except Unauthenticated:
+        return False
+    if not viewer.derived or viewer.token_id is None:
+        return False
+    return revoke_api_token(u, viewer, viewer.token_id)
+
+
+def authenticate(u: Unit, secret: str | None, *, cached: bool = True) -> Viewer:
     """The viewer a token stands for, or Unauthenticated (401). One statement: the token, its
-    user, and the parent of a derived token, which must be valid too."""
+    user, and the parent of a derived token, which must be valid too; none when the runtime's
+    viewer cache knows the token (`cached=False` asks the database)."""
     if not secret or len(secret) > 512:
         raise Unauthenticated()
+    key = hash_token(secret)
+    known = u.rt.viewers.get(key) if cached else None
+    if known is not None and (known.token_expires_at is None or known.token_expires_at > utcnow()):
+        return known
+    generation = u.rt.viewers.generation
+    viewer = _authenticate(u, key)
+    expires = viewer.token_expires_at
+    u.rt.viewers.put(key, viewer, None if expires is None else (expires - utcnow()).total_seconds(), generation)
+    return viewer
+
+
+def _authenticate(u: Unit, key: str) -> Viewer:
     now = utcnow()
     parent = aliased(ApiToken, name="parent_token")
     s = u.session
@@ -228,7 +275,7 @@ def authenticate(u: Unit, secret: str | None) -> Viewer:
         select(ApiToken, User, parent.id, parent.revoked_at, parent.expires_at)
         .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
         .outerjoin(parent, parent.id == ApiToken.parent_id)  # type: ignore[arg-type]
-        .where(ApiToken.token_hash == hash_token(secret))
+        .where(ApiToken.token_hash == key)
     ).first()
     if row is None:
         raise Unauthenticated("the API token is not valid")

@@ -24,7 +24,7 @@ def _page(
     wants: frozenset[str],
 ) -> tuple[job_list.JobPage, dict[int, loaders.Nested]]:
     page = job_list.list_jobs(u, viewer, job_filter, order=order, first=first, after=after, with_total=with_total)
-    return page, loaders.prefetch(u, page.jobs, wants) if wants and page.jobs else {}
+    return page, loaders.prefetch(u, viewer, page.jobs, wants) if wants and page.jobs else {}
 
 
 async def job_connection(

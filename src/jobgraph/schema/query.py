@@ -5,9 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from jobgraph.db import models
-from jobgraph.resolvers import jobs, loaders, plugins, queue_stats, series, users
+from jobgraph.resolvers import audit, bulk, jobs, loaders, plugins, queue_stats, queues, series, users
 from jobgraph.resolvers.viewer import Viewer
 from jobgraph.schema.connection import job_connection
+from jobgraph.schema.control import AuditEntry, BulkAction, BulkPreview, QueueState
 from jobgraph.schema.inputs import JobFilter, JobOrder
 from jobgraph.schema.selection import wanted_nested
 from jobgraph.schema.types import (
@@ -32,7 +33,7 @@ def _job_with_nested(
     row = jobs.get_job(u, viewer, job_id)
     if row is None:
         return None
-    return row, loaders.prefetch(u, [row], wants) if wants else {}
+    return row, loaders.prefetch(u, viewer, [row], wants) if wants else {}
 
 
 def _me(u: Unit, viewer: Viewer) -> models.User | None:
@@ -132,6 +133,26 @@ class Query:
             total=sum(stats.by_status.values()),
             total_is_estimate=bool(stats.estimated_statuses),
         )
+
+    @strawberry.field(
+        description="Every queue with queued or running jobs, paused, or a plugin's queue; whether it is "
+        "paused (manageServer)."
+    )
+    async def queues(self, info: strawberry.Info) -> list[QueueState]:
+        ctx = info.context
+        return [QueueState.of(q) for q in await ctx.run_viewing(queues.list_queues)]
+
+    @strawberry.field(
+        description="How many jobs a bulk action would select and change; nothing changes (see bulkAction)."
+    )
+    async def bulk_preview(self, info: strawberry.Info, action: BulkAction, filter: JobFilter) -> BulkPreview:
+        ctx = info.context
+        return BulkPreview.of(await ctx.run_viewing(bulk.preview, action.value, filter.to_filter()))
+
+    @strawberry.field(description="Who did what to how many jobs, newest first (manageServer).")
+    async def audit_log(self, info: strawberry.Info, first: int | None = 50) -> list[AuditEntry]:
+        ctx = info.context
+        return [AuditEntry.of(e) for e in await ctx.run_viewing(audit.list_entries, 50 if first is None else first)]
 
     @strawberry.field(description="Workers seen in the last day: host, pid, queues, heartbeat, jobs running.")
     async def workers(self, info: strawberry.Info) -> list[Worker]:

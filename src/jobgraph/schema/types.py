@@ -14,8 +14,11 @@ from strawberry.scalars import JSON
 from jobgraph.db import models
 from jobgraph.resolvers import job_list, jobs, policy
 from jobgraph.resolvers.loaders import Nested
+from jobgraph.resolvers.queue_stats import WorkerState
 
 if TYPE_CHECKING:
+    from strawberry.dataloader import DataLoader
+
     from jobgraph.schema.context import Context
 
 
@@ -379,23 +382,45 @@ class Job:
         return _later(_ctx(info).loaders.outputs.load(self.number), lambda rows: [Output.of(r, job_id) for r in rows])
 
     @strawberry.field(description="Jobs this one waits for.")
-    async def parents(self, info: strawberry.Info) -> list[Job]:
-        ctx = _ctx(info)
-        viewer = await ctx.viewer()
-        return [Job.of(r) for r in await ctx.loaders.parents.load(self.number) if policy.can_see_job(viewer, r)]
+    def parents(self, info: strawberry.Info) -> list[Job]:
+        if self.nested is not None:
+            return [Job.of(r) for r in self.nested.parents]
+        return cast(list[Job], _visible_jobs(_ctx(info), _ctx(info).loaders.parents, self.number))
 
     @strawberry.field(description="Jobs that wait for this one.")
-    async def children(self, info: strawberry.Info) -> list[Job]:
-        ctx = _ctx(info)
-        viewer = await ctx.viewer()
-        return [Job.of(r) for r in await ctx.loaders.children.load(self.number) if policy.can_see_job(viewer, r)]
+    def children(self, info: strawberry.Info) -> list[Job]:
+        if self.nested is not None:
+            return [Job.of(r) for r in self.nested.children]
+        return cast(list[Job], _visible_jobs(_ctx(info), _ctx(info).loaders.children, self.number))
 
     @strawberry.field(description="The worker that ran the latest attempt.")
-    async def run_by(self, info: strawberry.Info) -> Worker | None:
+    def run_by(self, info: strawberry.Info) -> Worker | None:
         if self.worker is None:
             return None
-        state = await _ctx(info).loaders.worker.load(self.worker)
-        return Worker.of(state.worker, state.alive, state.jobs_running) if state else None
+        if self.nested is not None:
+            return _worker_of(self.nested.worker)
+        return _later(_ctx(info).loaders.worker.load(self.worker), _worker_of)
+
+    @strawberry.field(description="The job this one runs again (rerunJob), if you may see it.")
+    async def rerun_of(self, info: strawberry.Info) -> Job | None:
+        if self.row.rerun_of is None:
+            return None
+        ctx = _ctx(info)
+        found = await ctx.loaders.job.load(self.row.rerun_of)
+        return Job.of(found) if policy.can_see_job(await ctx.viewer(), found) else None
+
+    @strawberry.field(description="The jobs that run this one again (rerunJob) that you may see, oldest first.")
+    def reruns(self, info: strawberry.Info) -> list[Job]:
+        return cast(list[Job], _visible_jobs(_ctx(info), _ctx(info).loaders.reruns, self.number))
+
+
+def _worker_of(state: WorkerState | None) -> Worker | None:
+    return Worker.of(state.worker, state.alive, state.jobs_running) if state else None
+
+
+async def _visible_jobs(ctx: Context, loader: DataLoader[int, list[models.Job]], number: int) -> list[Job]:
+    viewer = await ctx.viewer()
+    return [Job.of(r) for r in await loader.load(number) if policy.can_see_job(viewer, r)]
 
 
 @strawberry.type
