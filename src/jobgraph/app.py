@@ -69,10 +69,14 @@ def create_app(
             await service.stop()
 
     from jobgraph.schema.app import graphql_routes
+    from jobgraph.web.assets import static_routes
+    from jobgraph.web.dashboard import dashboard_routes
     from jobgraph.web.health import health_routes
     from jobgraph.web.metrics import HttpMetrics, metrics_routes
 
     routes: list[BaseRoute] = [*graphql_routes(settings), *health_routes(), *metrics_routes(), *rest_routes()]
+    routes += dashboard_routes()  # /dashboard, its session, its files; / leads there
+    routes += static_routes()  # /static: files shipped in the package (GraphiQL's, vendored)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(HttpMetrics), Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)],

@@ -215,3 +215,40 @@ def test_job_commands_against_a_running_server(server: dict[str, str], tmp_path:
 def test_schema_command_prints_the_sdl(env: dict[str, str]) -> None:
     result = jobgraph(env, "schema")
     assert result.stdout == (ROOT / "schema.graphql").read_text()
+
+
+def test_queue_control_from_the_command_line(server: dict[str, str]) -> None:
+    paused = jobgraph(server, "queue", "pause", "slowlane")
+    assert paused.returncode == 0 and paused.stdout.startswith("slowlane paused (by admin@example.com at "), paused
+    held = jobgraph(server, "job", "submit", "jobgraph.echo", "-i", "{}", "--queue", "slowlane").stdout.strip()
+    listed = table(jobgraph(server, "queue", "list").stdout)
+    slowlane = next(row for row in listed if row["QUEUE"] == "slowlane")
+    assert (slowlane["STATE"], slowlane["QUEUED"], slowlane["PAUSED-BY"]) == ("paused", "1", "admin@example.com")
+    assert jobgraph(server, "queue", "resume", "slowlane").stdout.strip() == "slowlane running"
+    assert jobgraph(server, "job", "wait", held, "--timeout", "30").returncode == 0
+
+    failed = [
+        jobgraph(server, "job", "submit", "jobgraph.fail", "-i", '{"fail": true}', "--wait").stdout.splitlines()[0]
+        for _ in range(2)
+    ]
+    dry = jobgraph(
+        server, "job", "bulk", "retry", "--plugin", "jobgraph.fail", "--plugin", "jobgraph.echo", "--dry-run"
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.strip() == "RETRY: the filter selects 3 jobs; it applies to 2 (at most 1000 per action)"
+    done = jobgraph(server, "job", "bulk", "retry", "--status", "failed")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "RETRY: the filter selects 2 jobs; it applies to 2 (at most 1000 per action)"
+    assert lines[1].startswith("retried 2 jobs (0 left as they were); audit entry ")
+    for job_id in failed:
+        assert jobgraph(server, "job", "wait", job_id, "--timeout", "30").returncode == 1  # it failed again
+    missing = jobgraph(server, "job", "bulk", "set-priority", "--status", "queued")
+    assert missing.returncode == 1 and "SET_PRIORITY needs a priority" in missing.stderr
+    unknown = jobgraph(server, "job", "bulk", "explode")
+    assert unknown.returncode == 1 and "unknown action 'explode'" in unknown.stderr
+
+    again = jobgraph(server, "job", "rerun", held)
+    assert again.returncode == 0, again.stderr
+    new = again.stdout.strip()
+    assert new != held and jobgraph(server, "job", "wait", new, "--timeout", "30").returncode == 0

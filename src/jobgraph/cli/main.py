@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from jobgraph.cli import local, remote
+from jobgraph.cli import control, local, remote
 from jobgraph.cli.run import serve, worker
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ app.add_typer(local.user_app, name="user")
 app.add_typer(local.token_app, name="token")
 app.add_typer(local.plugin_app, name="plugin")
 app.add_typer(remote.job_app, name="job")
+app.add_typer(control.queue_app, name="queue")
+remote.job_app.command("bulk")(control.bulk)
+remote.job_app.command("rerun")(control.rerun)
 
 
 @app.command()

@@ -43,7 +43,11 @@ def serve(
         else "no in-process workers (start `jobgraph worker`)"
     )
     _require_current_schema(settings)
-    typer.echo(f"jobgraph on {base}  (GraphiQL: {base}/graphql)\n  database: {where}; {workers}", err=True)
+    typer.echo(
+        f"jobgraph on {base}  (dashboard: {base}/dashboard, GraphiQL: {base}/graphql)\n"
+        f"  database: {where}; {workers}",
+        err=True,
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -166,6 +166,11 @@ class Job(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     started_at: datetime | None = _time()
     finished_at: datetime | None = _time()
+    # The job this one runs again (same plugin, input, series, queue, priority): `rerunJob`.
+    rerun_of: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("jobs.number", ondelete="SET NULL"), nullable=True, index=True),
+    )
 
 
 class JobSeries(SQLModel, table=True):
@@ -231,6 +236,35 @@ class Feedback(SQLModel, table=True):
     data: Any = _json()
     action_log: list[Any] = _json(list)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PausedQueue(SQLModel, table=True):
+    """A queue whose jobs workers do not claim (running jobs go on) until it is resumed."""
+
+    __tablename__ = "paused_queues"
+
+    queue: str = Field(primary_key=True, max_length=100)
+    paused_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    paused_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    )
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what to how many jobs: bulk actions, pausing and resuming queues."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    user_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    )
+    action: str = Field(max_length=32)
+    filter: Any = _json()  # the JobFilter (bulk actions) or {"queue": name}, as JSON
+    count: int = Field(default=0)  # how many jobs it changed
+    job_numbers: list[int] = _json(list)  # those jobs (at most audit.MAX_NUMBERS: a sample beyond)
+    details: dict[str, Any] = _json(dict)  # e.g. the priority set, the limit, how many were skipped
 
 
 JOB_STATUSES = ("queued", "running", "finished", "failed", "cancelled", "invalidated")

@@ -4,7 +4,8 @@ One statement, River's and Oban's shape: WITH claimable AS MATERIALIZED (the bes
 FOR UPDATE SKIP LOCKED) UPDATE ... FROM claimable WHERE status = 'queued' RETURNING. The CTE is
 a range scan of the partial index `ix_jobs_claim` (ready jobs of a queue in dispatch order), so its cost does not
 grow with the backlog: scheduled jobs and jobs waiting for parents carry a `hold` and are not
-in that index at all (the upkeep and `dependencies` lift holds). Times are the database's.
+in that index at all (the upkeep and `dependencies` lift holds). Times are the database's. A
+paused queue (`queues`) yields nothing: the same statement tests it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import bindparam, exists, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from jobgraph.clock import as_utc
-from jobgraph.db.models import Job, JobSeries, Plugin
+from jobgraph.db.models import Job, JobSeries, PausedQueue, Plugin
 from jobgraph.events import event_for
 from jobgraph.resolvers.attempts import Attempt, job_snapshot
 from jobgraph.resolvers.dbclock import db_now
@@ -28,6 +29,7 @@ from jobgraph.unit import Unit
 _jobs = Job.__table__  # type: ignore[attr-defined]
 _plugins = Plugin.__table__  # type: ignore[attr-defined]
 _series = JobSeries.__table__  # type: ignore[attr-defined]
+_paused = PausedQueue.__table__  # type: ignore[attr-defined]
 # The index's own predicate, as SQL text: a bound 'queued' would hide from a generic plan
 # that the partial index applies.
 READY = text("jobs.status = 'queued' AND jobs.hold IS NULL")
@@ -35,15 +37,20 @@ READY = text("jobs.status = 'queued' AND jobs.hold IS NULL")
 
 def _build_claim() -> Any:
     now = db_now()
+    queue = bindparam("claim_queue")
+    # A paused queue is claimed from by no one: tested in the claim itself (a one-time test of
+    # the small paused_queues table, not a round trip of its own).
+    paused = exists().where(_paused.c.queue == queue)
     # MATERIALIZED: the chosen rows are picked once. As a plain `IN (subquery)` PostgreSQL may
     # run the subquery again per row, and with SKIP LOCKED each run finds other rows: a claim
     # of 3 took 5.
     best = (
         select(_jobs.c.number)
         .where(
-            _jobs.c.queue == bindparam("claim_queue"),
+            _jobs.c.queue == queue,
             READY,
             or_(_jobs.c.expires.is_(None), _jobs.c.expires > now),
+            ~paused,
         )
         .order_by(_jobs.c.priority.desc(), _jobs.c.number.asc())
         .limit(bindparam("claim_limit"))

@@ -68,6 +68,19 @@ def require_manage_jobs(viewer: Viewer) -> None:
     viewer.require(Privilege.MANAGE_JOBS)
 
 
+def bulk_owner(viewer: Viewer) -> int | None:
+    """Bulk actions by filter apply the single-job rules (can_change_job) to every job: they
+    reach only the viewer's own jobs (this owner id), or every job with manageJobs (None)."""
+    return None if viewer.can(Privilege.MANAGE_JOBS) else viewer.user_id
+
+
+def require_rerun_job(viewer: Viewer, job: J | None, job_ref: object) -> J:
+    """Running a job again: any user who may see it and may run plugins (the new job is theirs)."""
+    seen = require_visible(viewer, job, job_ref)
+    viewer.require(Privilege.EXECUTE_PLUGIN)
+    return seen
+
+
 # ---------------------------------------------------------------- plugins, series
 
 
@@ -108,6 +121,16 @@ def require_manage_server(viewer: Viewer | None) -> None:
     operator at the command line) may."""
     if viewer is not None:
         viewer.require(Privilege.MANAGE_SERVER)
+
+
+def require_control_queues(viewer: Viewer | None) -> None:
+    """Pausing and resuming queues, and listing them: manageServer (the operator may)."""
+    require_manage_server(viewer)
+
+
+def require_read_audit_log(viewer: Viewer | None) -> None:
+    """Who did what to how many jobs: manageServer."""
+    require_manage_server(viewer)
 
 
 def require_register_series(viewer: Viewer | None) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+from importlib import resources
 from typing import Any
 
 from cross_web import HTTPException
@@ -17,34 +20,24 @@ from jobgraph.resolvers import limits
 from jobgraph.schema.build import build_schema
 from jobgraph.schema.context import Context
 from jobgraph.settings import Settings
+from jobgraph.web.assets import static_sri, static_url
 
-# GraphiQL's WebSocket client sends no headers: hand it the Headers pane (the token) as the
-# connection_init payload, which Context reads, so subscriptions authenticate from a browser.
-_FETCHER = """      const fetcher = GraphiQL.createFetcher({
-        url: fetchURL,
-        headers: defaultHeaders,
-        subscriptionUrl,
-      });
-"""
-_FETCHER_WITH_HEADERS = """      // jobgraph: the Headers pane also goes in the WebSocket's connection_init.
-      let wsHeaders = {};
-      const httpFetcher = GraphiQL.createFetcher({
-        url: fetchURL,
-        headers: defaultHeaders,
-        subscriptionUrl,
-        wsConnectionParams: () => wsHeaders,
-      });
-      const fetcher = (params, opts) => {
-        wsHeaders = Object.assign({}, (opts && opts.headers) || {});
-        return httpFetcher(params, opts);
-      };
-"""
+_ASSET = re.compile(r"\{\{(url|sri):([^{}\s]+)\}\}")
 
 
-def graphiql_html(html: str) -> str:
-    if _FETCHER not in html:  # Strawberry changed its page: serve it as it is
-        return html
-    return html.replace(_FETCHER, _FETCHER_WITH_HEADERS)
+@functools.cache
+def graphiql_html() -> str:
+    """jobgraph's GraphiQL page (schema/graphiql.html): Strawberry's, with React and GraphiQL served
+    from the package (web/assets.py) instead of a CDN, so it works without internet, and the
+    Headers pane (the token) also sent as the WebSocket's connection_init payload, which Context
+    reads, since GraphiQL's WebSocket client sends no headers: subscriptions authenticate too."""
+    template = resources.files("jobgraph.schema").joinpath("graphiql.html").read_text(encoding="utf-8")
+
+    def fill(match: re.Match[str]) -> str:
+        kind, path = match.groups()
+        return static_url(path) if kind == "url" else static_sri(path)
+
+    return _ASSET.sub(fill, template)
 
 
 class JobgraphGraphQL(GraphQL[Context, None]):
@@ -54,7 +47,7 @@ class JobgraphGraphQL(GraphQL[Context, None]):
     max_subscriptions_per_connection = None
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql_html(self.graphql_ide_html))
+        return HTMLResponse(graphiql_html())
 
     def decode_json(self, data: str | bytes) -> object:
         """Every JSON text the view reads (POST bodies, GET's `variables` and `extensions`, WebSocket
@@ -95,6 +88,7 @@ def refusal(status: int, reason: str) -> JSONResponse:
 
 
 def graphql_routes(settings: Settings) -> list[BaseRoute]:
+    graphiql_html()  # its files are in the package: a missing one fails here, not on a visit
     view: Any = JobgraphGraphQL(
         build_schema(settings),
         graphql_ide="graphiql",

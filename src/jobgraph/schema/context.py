@@ -31,6 +31,7 @@ from jobgraph.resolvers.viewer import Viewer
 from jobgraph.runtime import Runtime
 from jobgraph.schema.live import Connection, Feed, Hub
 from jobgraph.unit import Unit, in_unit, unit_of_work
+from jobgraph.web import session
 from jobgraph.web.views import bearer_token, call
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,14 @@ class Loaders:
     @cached_property
     def children(self) -> DataLoader[Any, Any]:
         return self._loader(loaders.children)
+
+    @cached_property
+    def job(self) -> DataLoader[Any, Any]:
+        return self._loader(loaders.jobs_by_number)
+
+    @cached_property
+    def reruns(self) -> DataLoader[Any, Any]:
+        return self._loader(loaders.reruns)
 
 
 class Context:
@@ -185,7 +194,7 @@ class Context:
                 token = value.strip() if scheme.lower() == "bearer" else raw.strip()
             elif isinstance(self.connection_params.get("token"), str):
                 token = self.connection_params["token"]
-        return token
+        return token or session.cookie_token(self.connection)  # the dashboard's cookie (CSRF-guarded)
 
     def live(self) -> Connection:
         """This connection as the subscription hub knows it (its token, its open subscriptions)."""

@@ -45,6 +45,14 @@ class CreateJobInput:
     lax: bool = False
     notes: JSON | None = None
     run_level: str = "default"
+    unique: bool = strawberry.field(
+        default=False,
+        description=(
+            "Refuse the job (CONFLICT) when the same plugin already has a queued, running or finished job on "
+            "the same series, in the same order with the same partial volumes: CIRCUS's duplicate guard "
+            "(its POST /api/plugin-jobs applies it unless `force`). A job without series is never a duplicate."
+        ),
+    )
 
     def to_spec(self) -> JobSpec:
         return JobSpec(
@@ -68,6 +76,7 @@ class CreateJobInput:
             lax=self.lax,
             notes=self.notes,  # type: ignore[arg-type]
             run_level=self.run_level,
+            unique=self.unique,
         )
 
 

@@ -7,8 +7,9 @@ from datetime import timedelta
 import strawberry
 from strawberry.scalars import JSON
 
-from jobgraph.resolvers import feedback, jobs, plugins, series, users
-from jobgraph.schema.inputs import CreateJobInput, FeedbackInput, PluginInput, SeriesInput
+from jobgraph.resolvers import bulk, feedback, jobs, plugins, queues, rerun, series, users
+from jobgraph.schema.control import BulkAction, BulkResult, QueueState
+from jobgraph.schema.inputs import CreateJobInput, FeedbackInput, JobFilter, PluginInput, SeriesInput
 from jobgraph.schema.types import (
     ApiToken,
     Feedback,
@@ -77,6 +78,41 @@ class Mutation:
         return Job.of(
             await ctx.write(jobs.update_job, str(job_id), priority=priority, notes=notes)
         )
+
+    @strawberry.mutation(
+        description="Queue a new job with the same plugin, input, series, queue and priority as this one, "
+        "linked to it (rerunOf); it is yours. Any job you may see (executePlugin)."
+    )
+    async def rerun_job(self, info: strawberry.Info, job_id: strawberry.ID) -> Job:
+        ctx = info.context
+        return Job.of(await ctx.write(rerun.rerun_job, str(job_id)))
+
+    @strawberry.mutation(
+        description="Retry, cancel, delete or set the priority of the jobs the filter selects among those you "
+        "may change, each as its single-job mutation would; recorded in the audit log. Above the cap "
+        "(bulkPreview.cap) it is refused unless `limit` asks for the first N, oldest first."
+    )
+    async def bulk_action(
+        self,
+        info: strawberry.Info,
+        action: BulkAction,
+        filter: JobFilter,
+        priority: int | None = None,
+        limit: int | None = None,
+    ) -> BulkResult:
+        ctx = info.context
+        result = await ctx.write(bulk.apply, action.value, filter.to_filter(), priority=priority, limit=limit)
+        return BulkResult.of(result)
+
+    @strawberry.mutation(description="Stop workers claiming jobs of a queue; running jobs go on (manageServer).")
+    async def pause_queue(self, info: strawberry.Info, queue: str) -> QueueState:
+        ctx = info.context
+        return QueueState.of(await ctx.write(queues.pause_queue, queue))
+
+    @strawberry.mutation(description="Let workers claim jobs of a paused queue again (manageServer).")
+    async def resume_queue(self, info: strawberry.Info, queue: str) -> QueueState:
+        ctx = info.context
+        return QueueState.of(await ctx.write(queues.resume_queue, queue))
 
     @strawberry.mutation(description="Give feedback on a finished job's result.")
     async def add_feedback(self, info: strawberry.Info, job_id: strawberry.ID, input: FeedbackInput) -> Feedback:

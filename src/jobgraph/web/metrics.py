@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobgraph.clock import utcnow
@@ -58,6 +58,8 @@ def route_template(scope: Scope) -> str:
         return "<unmatched>"
     # Inside a Mount, the router sets the inner route; its prefix went to root_path.
     mount_prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    if isinstance(route, Mount):  # a mounted app with no routes of its own (static files): one series
+        return f"{mount_prefix}/{{path}}"
     return f"{mount_prefix}{path}" or "/"
 
 

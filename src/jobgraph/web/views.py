@@ -72,8 +72,12 @@ def authenticate_any(u: Unit, secrets: Sequence[str]) -> Viewer:
 
 
 def secrets_of(conn: HTTPConnection, *, allow_base64: bool = False) -> list[str]:
-    """The token candidates a request carries (none: it is answered 401 when authenticated)."""
-    return bearer_candidates(conn) if allow_base64 else [t for t in [bearer_token(conn)] if t]
+    """The token candidates a request carries (none: it is answered 401 when authenticated); with
+    no Bearer token, the dashboard's session cookie where its CSRF header matches (web/session.py)."""
+    from jobgraph.web.session import cookie_token
+
+    found = bearer_candidates(conn) if allow_base64 else [t for t in [bearer_token(conn)] if t]
+    return found or [t for t in [cookie_token(conn)] if t]
 
 
 def run_unit(rt: Runtime, write: bool, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
