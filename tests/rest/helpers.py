@@ -166,7 +166,8 @@ def route_methods(routes: list[Any]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for route in routes:
         assert isinstance(route, Route)
-        found[route.path] = {m.lower() for m in (route.methods or set())} - {"head"}
+        path = re.sub(r":\w+}", "}", route.path)  # a convertor ({path:path}) is no part of the OpenAPI path
+        found[path] = {m.lower() for m in (route.methods or set())} - {"head"}
     return found
 
 

@@ -364,8 +364,12 @@ def test_another_users_job_is_404_unless_the_caller_manages_jobs(api: Api) -> No
         assert hidden.status_code == 404
         assert "error" in hidden.json()
     missing = get_job(api, "0" * 26, token=other)
-    assert get_job(api, job["id"], token=other).json() == {"error": f"no job {job['id']}"}
-    assert missing.json() == {"error": f"no job {'0' * 26}"}  # the same answer as for no job at all
+    assert get_job(api, job["id"], token=other).json() == {
+        "error": f"no job {job['id']}",
+        "message": f"no job {job['id']}",
+    }
+    missing_text = f"no job {'0' * 26}"
+    assert missing.json() == {"error": missing_text, "message": missing_text}  # as for no job at all
     assert api.client.delete(f"/webapi/v3/jobs/{job['id']}", headers=api.headers(other)).status_code == 404
     assert list_jobs(api, "jobgraph.echo", token=other).json() == []
     assert [j["id"] for j in list_jobs(api, "jobgraph.echo", token=owner).json()] == [job["id"]]
@@ -565,7 +569,7 @@ def test_an_output_of_another_job_or_of_a_wrong_shape_is_404(api: Api) -> None:
         "questions",
         7,
         {"questions": "a=1"},
-        {"questions": {"name": "a"}},
+        {"questions": {"": 1}},
         {"questions": [1]},
         {"questions": [{"value": 1}]},
         {"questions": [{"name": ""}]},
@@ -679,3 +683,94 @@ def test_openapi_fragment_describes_the_routes() -> None:
     assert sorted(schemas["AlteryxMessage"]["required"]) == sorted(SEED_MESSAGE)
     token = alteryx_openapi.OPENAPI["paths"]["/webapi/oauth2/token"]["post"]
     assert token["security"] == []
+
+
+# ---------------------------------------------------------------- what Alteryx's own client does
+
+
+def test_questions_may_come_as_an_object_of_name_to_value(any_api: Api) -> None:
+    api = any_api
+    as_object = post_job(api, "jobgraph.echo", {"questions": {"region": "EU", "limit": 3, "flags": [1, 2]}})
+    as_array = post_job(api, "jobgraph.echo", {"questions": [{"name": "region", "value": "EU"}]})
+    assert as_object.status_code == as_array.status_code == 200
+    same = gql_job(api, as_object.json()["id"])
+    assert same is not None and same["input"] == {"region": "EU", "limit": 3, "flags": [1, 2]}
+    assert gql_job(api, as_array.json()["id"])["input"] == {"region": "EU"}  # type: ignore[index]
+    assert post_job(api, "jobgraph.echo", {"questions": {}}).status_code == 200
+
+
+def test_errors_carry_a_message_key_with_the_error(api: Api) -> None:
+    reader = api.user("reader@example.com", [])
+    responses = [
+        get_job(api, "0" * 26),  # 404
+        get_job(api, "0" * 26, token="wrong-token-0000000000"),  # 401
+        api.client.get(f"/webapi/v3/jobs/{'0' * 26}/messages", headers=api.headers(reader)),  # 403
+        post_job(api, "jobgraph.echo", {"questions": 7}),  # 400
+        get_job(api, "0" * 26, includeMessages="maybe"),  # 400
+    ]
+    for response in responses:
+        body = response.json()
+        assert response.status_code in (400, 401, 403, 404)
+        assert body["message"] == body["error"] and body["message"], body
+
+
+def all_jobs(api: Api, token: str | None = None, **params: Any) -> Any:
+    return api.client.get("/webapi/v3/jobs", params=params, headers=api.headers(token))
+
+
+def test_curators_list_jobs_by_workflow_status_and_sort_field(any_api: Api) -> None:
+    api = any_api
+    curator = api.user("curator@example.com", ["executePlugin", "manageJobs"])
+    plain = api.user("plain@example.com", ["executePlugin"])
+    echo_low = api.create_job("jobgraph.echo", {}, token=curator, runAt=FAR_FUTURE, priority=1)["jobId"]
+    echo_high = api.create_job("jobgraph.echo", {}, token=curator, runAt=FAR_FUTURE, priority=25)["jobId"]
+    noop = api.create_job("jobgraph.noop", None, token=curator)["jobId"]
+    api.wait_for(noop)
+    theirs = api.create_job("jobgraph.echo", {}, token=plain, runAt=FAR_FUTURE)["jobId"]
+
+    def ids(token: str | None = curator, **params: Any) -> list[str]:
+        response = all_jobs(api, token, **params)
+        assert response.status_code == 200, response.text
+        return [j["id"] for j in response.json()]
+
+    # Alteryx: a curator sees their own jobs, everyone's with allUsers=true.
+    assert ids() == [noop, echo_high, echo_low]
+    assert ids(workflowId="jobgraph.echo") == [echo_high, echo_low]
+    assert set(ids(workflowId="jobgraph.echo", allUsers="true")) == {echo_high, echo_low, theirs}
+    assert ids(workflowId="jobgraph.echo", allUsers="true", users="plain@example.com") == [theirs]
+    assert ids(workflowId="jobgraph.echo,jobgraph.noop", status="Queued") == [echo_high, echo_low]
+    assert ids(statuses="Complete") == ids(status="completed") == [noop]
+    assert ids(statuses="Queued,Running", direction="asc") == [echo_low, echo_high]
+    assert ids(status="Initializing") == []
+    assert ids(workflowId="no.such.workflow") == []
+    assert ids(sortField="Priority", workflowId="jobgraph.echo") == [echo_high, echo_low]
+    assert ids(sortField="priority", direction="asc", workflowId="jobgraph.echo") == [echo_low, echo_high]
+    assert ids(sortField="AppName", direction="asc") == [echo_low, echo_high, noop]
+    assert ids(offset=1, limit=1) == [echo_high]
+    item = all_jobs(api, curator, workflowId="jobgraph.noop").json()[0]
+    assert sorted(item) == sorted(
+        ["id", "appId", "createDate", "completionDateTime", "status", "priority", "workerTag", "runWithE2"]
+    )
+    assert (item["appId"], item["status"]) == ("jobgraph.noop", "Completed")
+    assert ISO_MS_Z.match(item["completionDateTime"]) and ISO_MS_Z.match(item["createDate"])
+    refused = all_jobs(api, plain)
+    assert refused.status_code == 403 and "manageJobs" in refused.json()["message"]  # curators only
+    assert all_jobs(api, "wrong-token-0000000000").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "Done"},
+        {"statuses": "Queued,Nope"},
+        {"sortField": "Owner"},
+        {"direction": "up"},
+        {"offset": "-1"},
+        {"limit": "x"},
+        {"allUsers": "yes"},
+    ],
+)
+def test_bad_job_list_parameters_are_400(api: Api, params: dict[str, str]) -> None:
+    response = all_jobs(api, **params)
+    assert response.status_code == 400, (params, response.text)
+    assert response.json()["message"]

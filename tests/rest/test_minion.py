@@ -24,7 +24,7 @@ from tests.rest.helpers import (
     register_plugin,
     result_plugin,
 )
-from tests.support import Api
+from tests.support import Api, wait_for_event
 
 # The seed's documented responses (seeds/001_*.txt), as given.
 SEED_STATUS_FINISHED: dict[str, Any] = {"state": "finished", "task": "handle_upload", "error": None}
@@ -252,7 +252,7 @@ def test_detail_needs_a_valid_token_given_plain_or_base64(api: Api) -> None:
     assert detail(api, job["number"], headers=b64(api.token)).status_code == 200
 
 
-def test_another_users_job_is_404_unless_the_caller_manages_jobs(api: Api) -> None:
+def test_another_users_job_is_no_job_unless_the_caller_manages_jobs(api: Api) -> None:
     owner = api.user("owner@example.com", ["executePlugin"])
     other = api.user("other@example.com", ["executePlugin"])
     manager = api.user("manager@example.com", ["manageJobs"])
@@ -260,8 +260,8 @@ def test_another_users_job_is_404_unless_the_caller_manages_jobs(api: Api) -> No
     assert detail(api, job["number"], token=owner).status_code == 200
     hidden = detail(api, job["number"], token=other)
     missing = detail(api, 10_000, token=other)
-    assert hidden.status_code == missing.status_code == 404
-    assert hidden.json() == missing.json()  # exactly as a job that does not exist
+    assert hidden.status_code == missing.status_code == 400  # LANraragi's answer to an unknown job
+    assert hidden.json() == missing.json() == {"operation": "minion_job_detail", "error": minion.NO_JOB, "success": 0}
     assert detail(api, job["number"], token=manager).status_code == 200
 
 
@@ -339,9 +339,10 @@ def test_args_and_priority_may_come_as_form_fields(api: Api) -> None:
 
 
 @pytest.mark.parametrize("raw", ["abc", "-1", "0", "1.5", "1e3", "9" * 30, "%201", "0x10", "99999999"])
-def test_ids_that_name_no_job_are_404_with_a_json_body(api: Api, raw: str) -> None:
+def test_ids_that_name_no_job_are_answered_as_lanraragi_answers_them(api: Api, raw: str) -> None:
+    """LANraragi's OpenAPI document and its Minion controller: 400 with its operation envelope."""
     for response, operation in ((status(api, raw), "minion_job_status"), (detail(api, raw), "minion_job_detail")):
-        assert response.status_code == 404, (raw, response.text)
+        assert response.status_code == 400, (raw, response.text)
         assert response.json() == {"operation": operation, "error": minion.NO_JOB, "success": 0}
 
 
@@ -413,3 +414,28 @@ def test_openapi_fragment_describes_the_routes() -> None:
     schemas = minion.OPENAPI["components"]["schemas"]
     assert sorted(schemas["MinionJobInfo"]["required"]) == sorted(SEED_DETAIL)
     assert sorted(schemas["MinionJobStatus"]["required"]) == sorted([*SEED_STATUS_FINISHED, "notes"])
+
+
+# ---------------------------------------------------------------- progress in notes
+
+
+def test_status_shows_a_running_plugins_progress_in_notes_as_it_wrote_it(any_api: Api) -> None:
+    """LANraragi's status route answers the job's notes as they are (Minion's `$job->note`);
+    jobgraph's plugins write their progress there (`notes.progress`, 0..1), read here without a
+    token while the job runs."""
+    api = any_api
+    job = api.create_job("jobgraph.slow", {"seconds": 120, "steps": 1200}, notes={"upload": "file.zip"})
+    seen: dict[str, Any] = {}
+
+    def progressing() -> bool:
+        body = status(api, job["number"]).json()
+        seen.update(body)
+        return body["state"] == "active" and 0 < body["notes"].get("progress", 0) < 1
+
+    wait_for_event(api.rt, progressing, lambda e: e.job_id == job["jobId"], 60, "progress in the status notes")
+    assert seen["notes"]["upload"] == "file.zip"  # the notes given at creation stay beside it
+    assert set(detail(api, job["number"]).json()["notes"]) == set(seen["notes"]) == {"upload", "progress"}
+    cancel_response = api.gql("mutation($id: ID!) { cancelJob(jobId: $id) { jobId } }", {"id": job["jobId"]})
+    assert cancel_response["cancelJob"]["jobId"] == job["jobId"]
+    api.wait_for(job["jobId"])
+    assert status(api, job["number"]).json()["state"] == "failed"  # cancelled: Minion has no such state

@@ -791,3 +791,23 @@ def test_total_count_is_exact_up_to_the_limit_then_postgresqls_estimate(any_api:
         None,
     )
     assert get(api, BASE, limit=2, state="Error")["meta"]["total_count"] == 0
+
+
+# ---------------------------------------------------------------- the API root
+
+
+def test_the_api_root_lists_each_resource_with_its_list_and_schema_urls(api: Api) -> None:
+    """tastypie's `Api.top_level`: clients discover resources at /rundb/api/v1/ (no key needed)."""
+    response = api.client.get("/rundb/api/v1/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    root = response.json()
+    assert root == {"PluginResultJob": {"list_endpoint": BASE, "schema": f"{BASE}schema/"}}
+    # Each URL it gives answers, as a discovering client follows them.
+    assert api.client.get(root["PluginResultJob"]["list_endpoint"], headers=ADMIN).status_code == 200
+    schema = api.client.get(root["PluginResultJob"]["schema"], headers=ADMIN).json()
+    assert "fields" in schema
+    assert api.client.get("/rundb/api/v1/", params={"format": "json"}).json() == root
+    assert_error(api.client.get("/rundb/api/v1/", params={"format": "xml"}), 400)
+    refused = api.client.post("/rundb/api/v1/", json={})
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET"

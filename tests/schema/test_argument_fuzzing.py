@@ -185,6 +185,7 @@ cursors = st.one_of(st.none(), st.sampled_from(CURSORS), texts)
 STATUSES = ["queued", "running", "finished", "failed", "cancelled", "invalidated"]
 PRIVILEGES = ["manageServer", "manageJobs", "executePlugin", "inputPersonalFeedback", "manageFeedback"]
 booleans = st.one_of(st.booleans(), st.sampled_from([None, 0, "true"]))
+BULK_ACTIONS = ["RETRY", "CANCEL", "DELETE", "SET_PRIORITY"]
 
 
 # ---------------------------------------------------------------- the operations
@@ -439,6 +440,36 @@ OPERATIONS = [
         # never the admin's token: the real id offered is the seeded user's
         "mutation($id: ID!) { revokeApiToken(tokenId: $id) }",
         lambda s: st.fixed_dictionaries({"id": some_ids(s.token_id)}),
+    ),
+    # Queue control, last: a bulk action may cancel or delete the seeded jobs.
+    Operation(
+        "pauseQueue, resumeQueue",
+        "mutation($q: String!) { pauseQueue(queue: $q) { name paused } resumeQueue(queue: $q) { name paused } }",
+        lambda s: st.fixed_dictionaries({"q": st.one_of(st.just("fuzz-queue"), texts, ints)}),
+    ),
+    Operation(
+        "queues, auditLog",
+        "query($n: Int) { queues { name queued } auditLog(first: $n) { id filter } }",
+        lambda s: st.fixed_dictionaries({}, optional={"n": ints}),
+    ),
+    Operation(
+        "bulkPreview",
+        "query($a: BulkAction!, $f: JobFilter!) { bulkPreview(action: $a, filter: $f) { matching applicable } }",
+        lambda s: st.fixed_dictionaries({"a": st.one_of(st.sampled_from(BULK_ACTIONS), texts), "f": job_filters()}),
+    ),
+    Operation(
+        "bulkAction",
+        "mutation($a: BulkAction!, $f: JobFilter!, $p: Int, $l: Int) { bulkAction(action: $a, filter: $f, "
+        "priority: $p, limit: $l) { applied auditId } }",
+        lambda s: st.fixed_dictionaries(
+            {"a": st.one_of(st.sampled_from(BULK_ACTIONS), texts), "f": job_filters()},
+            optional={"p": ints, "l": ints},
+        ),
+    ),
+    Operation(
+        "rerunJob",
+        "mutation($id: ID!) { rerunJob(jobId: $id) { jobId rerunOf { jobId } } }",
+        lambda s: st.fixed_dictionaries({"id": some_ids(s.finished_job)}),
     ),
     Operation(
         "deleteJob",

@@ -76,3 +76,26 @@ def delete_feedback(u: Unit, viewer: Viewer, feedback_id: str) -> bool:
     if job is not None:
         u.publish(event_for("updated", job))
     return True
+
+
+def remove_job_feedback(u: Unit, viewer: Viewer, job_ref: str | int, feedback_id: str | None) -> int:
+    """CIRCUS's `DELETE .../feedback/{feedbackId}`: one feedback of this job (NotFound when the job
+    has none of that id), or, with None (CIRCUS's `all`), all of it. A personal feedback is not
+    removed while the job has a consensual one. Returns how many were removed."""
+    policy.require_manage_feedback(viewer)
+    s = u.session
+    job = _load_for_change(s, viewer, job_ref)
+    existing = list(s.scalars(select(Feedback).where(Feedback.job_number == job.number)))
+    if feedback_id is None:
+        doomed = existing
+    else:
+        doomed = [f for f in existing if f.id == feedback_id]
+        if not doomed:
+            raise NotFound(f"job {job.job_id} has no feedback {feedback_id}")
+        if not doomed[0].is_consensual and any(f.is_consensual for f in existing):
+            raise Conflict(f"job {job.job_id} has consensual feedback: its personal feedback cannot be deleted")
+    for row in doomed:
+        s.delete(row)
+    if doomed:
+        u.publish(event_for("updated", job))
+    return len(doomed)

@@ -28,6 +28,7 @@ MAX_PAGE = 1000
 # The columns a filter or an ordering may name (REST systems map their field names onto these).
 COLUMNS: dict[str, Any] = {
     "number": Job.number,
+    "job_id": Job.job_id,
     "status": Job.status,
     "priority": Job.priority,
     "queue": Job.queue,

@@ -61,6 +61,17 @@ class JobSpec:
     lax: bool = False
     notes: dict[str, Any] | None = None
     run_level: str = "default"
+    # CIRCUS's duplicate guard: refuse the job when the same plugin already has a queued, running
+    # or finished job on the same series (same order, same partial volumes). Off unless asked for
+    # (CIRCUS's POST /api/plugin-jobs asks unless `force`; GraphQL's `unique: true`); a job
+    # without series is never a duplicate.
+    unique: bool = False
+
+
+# The statuses of a job that makes another one on the same series a duplicate (CIRCUS's rule:
+# a failed, cancelled or invalidated job may be run again).
+DUPLICATE_STATUSES = ("queued", "running", "finished")
+SeriesKey = tuple[tuple[str, int | None, int | None, int | None], ...]
 
 
 # ---------------------------------------------------------------- reading
@@ -272,6 +283,7 @@ def create_jobs(u: Unit, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
         _check_spec(s, viewer, spec, index if len(specs) > 1 else None, plugins, now)
         for index, spec in enumerate(specs)
     ]
+    _refuse_duplicates(s, viewer, specs, [(row["plugin_id"], rows) for row, rows, _ in checked])
     created = _insert_jobs(s, [row for row, _, _ in checked])
     for job, (_, series_rows, parents) in zip(created, checked, strict=True):
         assert job.number is not None
@@ -290,6 +302,69 @@ def create_jobs(u: Unit, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
     settled.publish(u)
     wake_for(u, created)
     return created
+
+
+def _series_key(rows: list[JobSeries]) -> SeriesKey:
+    return tuple((r.series_uid, r.start, r.end, r.delta) for r in rows)
+
+
+def find_duplicate(s: Session, plugin_id: str, key: SeriesKey) -> Job | None:
+    """A queued, running or finished job of this plugin on exactly these series, if any."""
+    if not key:
+        return None
+    candidates = list(
+        s.scalars(
+            select(Job)
+            .join(JobSeries, JobSeries.job_number == Job.number)  # type: ignore[arg-type]
+            .where(
+                Job.plugin_id == plugin_id,
+                Job.status.in_(DUPLICATE_STATUSES),  # type: ignore[attr-defined]
+                JobSeries.position == 0,
+                JobSeries.series_uid == key[0][0],
+            )
+            .order_by(Job.number)  # type: ignore[arg-type]
+        )
+    )
+    if not candidates:
+        return None
+    numbers = [j.number for j in candidates]
+    by_job: dict[int, list[JobSeries]] = {}
+    rows = s.scalars(
+        select(JobSeries)
+        .where(JobSeries.job_number.in_(numbers))  # type: ignore[attr-defined]
+        .order_by(JobSeries.job_number, JobSeries.position)  # type: ignore[arg-type]
+    )
+    for row in rows:
+        by_job.setdefault(row.job_number, []).append(row)
+    return next((j for j in candidates if _series_key(by_job.get(j.number or 0, [])) == key), None)
+
+
+def _refuse_duplicates(
+    s: Session, viewer: Viewer, specs: list[JobSpec], checked: list[tuple[str, list[JobSeries]]]
+) -> None:
+    """CIRCUS's duplicate guard for the specs that ask for it (`unique`), against the jobs stored
+    and the batch itself. On PostgreSQL the series rows are locked first, so two requests for the
+    same job on the same series are served one after the other and the second is refused."""
+    guarded = [
+        (i, plugin_id, _series_key(rows))
+        for i, (spec, (plugin_id, rows)) in enumerate(zip(specs, checked, strict=True))
+        if spec.unique and rows
+    ]
+    if not guarded:
+        return
+    uids = sorted({uid for _, _, key in guarded for uid, *_ in key})
+    s.execute(select(Series.series_uid).where(Series.series_uid.in_(uids)).with_for_update())  # type: ignore[attr-defined]
+    seen: set[tuple[str, SeriesKey]] = set()
+    for index, plugin_id, key in guarded:
+        where = "" if len(specs) == 1 else f"inputs[{index}]: "
+        existing = find_duplicate(s, plugin_id, key)
+        if existing is not None or (plugin_id, key) in seen:
+            named = f" (job {existing.job_id}, {existing.status})" if policy.can_see_job(viewer, existing) else ""
+            raise Conflict(
+                f"{where}there is a duplicate job that is already registered{named}: the same plugin on "
+                "the same series, queued, running or finished"
+            )
+        seen.add((plugin_id, key))
 
 
 def _plugin_ids(specs: list[JobSpec]) -> set[str]:

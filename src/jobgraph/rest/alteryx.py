@@ -1,8 +1,10 @@
-"""Alteryx Server API v3: OAuth2 client credentials, jobs of a workflow, a job, its messages and
-its output files. A workflow is a plugin (`appId` = pluginId); a job is named by its jobId.
+"""Alteryx Server API v3: OAuth2 client credentials, jobs of a workflow, the curators' job list,
+a job, its messages and its output files. A workflow is a plugin (`appId` = pluginId); a job is
+named by its jobId.
 
-Alteryx's status, disposition and priority names, its date format and its field names live
-here and nowhere else.
+Alteryx's status, disposition and priority names, its date format, its sort fields and its field
+names live here and nowhere else. Errors are `{"error": ..., "message": ...}`: Alteryx's clients
+read `message`, jobgraph's other clients `error` (the same text).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import binascii
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from jobgraph.clock import as_utc
 from jobgraph.db.models import Job, Message, Output
-from jobgraph.errors import BadInput, Forbidden, NotFound, Unauthenticated
+from jobgraph.errors import BadInput, DomainError, Forbidden, NotFound, Unauthenticated
 from jobgraph.ids import is_public_id
 from jobgraph.resolvers import job_list, jobs, loaders, plugins, policy, users
 from jobgraph.resolvers.jobs import JobSpec
@@ -62,6 +65,17 @@ STATUS_FILTER: dict[str, list[str]] = {
     "complete": ["finished", "failed", "invalidated"],
     "error": ["failed"],
     "cancelled": ["cancelled"],
+    "initializing": [],  # Alteryx's start-up phase of a job: jobgraph has none, so no job is in it
+}
+STATUS_NAMES = ["Queued", "Initializing", "Running", "Completed", "Complete", "Cancelled", "Error"]
+# `sortField` of the curators' job list (case-insensitive) -> jobgraph column; CreateDate is the
+# job's number order (the order of creation).
+SORT_FIELDS: dict[str, str | None] = {
+    "CreateDate": None,
+    "AppName": "plugin_id",
+    "CompletionDateTime": "finished_at",
+    "Priority": "priority",
+    "Status": "status",
 }
 
 DEFAULT_LIST_LIMIT = 100
@@ -135,6 +149,16 @@ def job_summary(job: Job) -> dict[str, Any]:
     }
 
 
+def job_list_item(job: Job) -> dict[str, Any]:
+    """A job in the curators' job list (`GET /v3/jobs`): the short form, with its workflow and
+    when it completed."""
+    return {
+        **job_summary(job),
+        "appId": job.plugin_id,
+        "completionDateTime": alteryx_date(job.finished_at),
+    }
+
+
 # ---------------------------------------------------------------- use of the use cases
 
 
@@ -183,6 +207,45 @@ def list_workflow_jobs(
     return [job_summary(j) for j in page.jobs]
 
 
+@dataclass
+class JobQuery:
+    """The curators' job list query (`GET /v3/jobs`), parsed."""
+
+    workflow_ids: list[str] | None = None
+    statuses: list[str] | None = None
+    sort_column: str | None = None  # None: creation order
+    newest_first: bool = True
+    offset: int = 0
+    limit: int = DEFAULT_LIST_LIMIT
+    all_users: bool = False
+    user_emails: list[str] | None = None
+
+
+def list_all_jobs(u: Unit, viewer: Viewer, query: JobQuery) -> list[dict[str, Any]]:
+    """Alteryx's `GET /v3/jobs`: for curators (manageJobs) only, as Alteryx documents it; their
+    own jobs unless `allUsers=true` (then everyone's, or those of `users`)."""
+    policy.require_manage_jobs(viewer)
+    if query.statuses == []:
+        return []  # only states jobgraph has no job in (Initializing)
+    conditions = [] if query.all_users else [job_list.Condition("user_id", "eq", viewer.user_id)]
+    page = job_list.list_jobs(
+        u,
+        viewer,
+        job_list.JobFilter(
+            plugin_ids=query.workflow_ids,
+            statuses=query.statuses,
+            user_emails=query.user_emails if query.all_users else None,
+            conditions=conditions,
+        ),
+        order="NEWEST" if query.newest_first else "OLDEST",
+        custom_order=None if query.sort_column is None else [(query.sort_column, query.newest_first)],
+        first=query.limit,
+        offset=query.offset,
+        with_total=False,
+    )
+    return [job_list_item(j) for j in page.jobs]
+
+
 def create_job(u: Unit, viewer: Viewer, spec: JobSpec) -> dict[str, Any]:
     return _object_of(u, jobs.create_job(u, viewer, spec), True)
 
@@ -221,11 +284,17 @@ def parse_priority(value: Any) -> int:
 
 
 def parse_questions(value: Any) -> dict[str, Any]:
-    """Alteryx's `questions: [{name, value}]` as the job's input object."""
+    """Alteryx's `questions: [{name, value}]` as the job's input object. Alteryx's own client also
+    sends them as an object of name -> value, taken as it is."""
     if value is None:
         return {}
+    if isinstance(value, dict):
+        for name in value:
+            if not name:
+                raise BadInput("questions: a question's name must not be empty")
+        return dict(value)
     if not isinstance(value, list):
-        raise BadInput("questions must be an array of {name, value}")
+        raise BadInput("questions must be an array of {name, value} or an object of name -> value")
     answers: dict[str, Any] = {}
     for index, item in enumerate(value):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
@@ -274,6 +343,46 @@ def list_params(request: Request) -> tuple[list[str] | None, bool, int, int]:
     offset = int_param(request, "offset", 0, low=0, high=MAX_OFFSET)
     limit = int_param(request, "limit", DEFAULT_LIST_LIMIT, low=0, high=MAX_LIST_LIMIT)
     return statuses, direction == "desc", offset, limit
+
+
+def _names(raw: str | None) -> list[str] | None:
+    """A comma-separated list parameter (empty items dropped); None when absent."""
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def job_query(request: Request) -> JobQuery:
+    """The parameters of `GET /v3/jobs`: `workflowId` (one or several, comma-separated),
+    `status` or `statuses` (comma-separated; any case), `sortField`, `direction`, `offset`,
+    `limit`, `allUsers` and `users` (emails, with allUsers=true)."""
+    params = request.query_params
+    statuses: list[str] | None = None
+    for name in ("status", "statuses"):
+        given = _names(params.get(name))
+        if given is None:
+            continue
+        by_name = {n.lower(): n for n in STATUS_NAMES}
+        for item in given:
+            if item.lower() not in by_name:
+                raise BadInput(f"{name} must name some of {STATUS_NAMES}, not {item[:40]!r}")
+        wanted = {s for item in given for s in STATUS_FILTER[item.lower()]}
+        statuses = sorted(wanted) if statuses is None else sorted(wanted & set(statuses))
+    sort_field = enum_param(request, "sortField", "CreateDate", list(SORT_FIELDS), fold_case=True)
+    sort_column = {k.lower(): v for k, v in SORT_FIELDS.items()}[sort_field.lower()]
+    direction = enum_param(request, "direction", "desc", ["asc", "desc"], fold_case=True).lower()
+    workflows = _names(params.get("workflowId"))
+    users_given = _names(params.get("users"))
+    return JobQuery(
+        workflow_ids=workflows or None,
+        statuses=statuses,
+        sort_column=sort_column,
+        newest_first=direction == "desc",
+        offset=int_param(request, "offset", 0, low=0, high=MAX_OFFSET),
+        limit=int_param(request, "limit", DEFAULT_LIST_LIMIT, low=0, high=MAX_LIST_LIMIT),
+        all_users=bool_param(request, "allUsers", False),
+        user_emails=users_given or None,
+    )
 
 
 # ---------------------------------------------------------------- OAuth2
@@ -367,6 +476,16 @@ async def get_output(request: Request) -> Response:
     return FileResponse(path, media_type=output.content_type, filename=PurePosixPath(output.file_name).name)
 
 
+def _all_jobs(u: Unit, viewer: Viewer, request: Request) -> list[dict[str, Any]]:
+    # Who is no curator hears so before anything of their parameters.
+    policy.require_manage_jobs(viewer)
+    return list_all_jobs(u, viewer, job_query(request))
+
+
+async def get_jobs(request: Request) -> Response:
+    return JSONResponse(await answer(request, _all_jobs, request))
+
+
 def _workflow_jobs(u: Unit, viewer: Viewer, request: Request) -> list[dict[str, Any]]:
     statuses, newest_first, offset, limit = list_params(request)
     workflow_id = request.path_params["workflowId"]
@@ -393,12 +512,21 @@ async def post_workflow_job(request: Request) -> Response:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+def error_response(exc: DomainError) -> JSONResponse:
+    """An error as Alteryx's clients read it (`message`), keeping jobgraph's `error` key."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return JSONResponse({"error": exc.message, "message": exc.message}, status_code=exc.http_status, headers=headers)
+
+
 def _route(path: str, handlers: dict[str, Endpoint]) -> Route:
     """One route per path, so a wrong method gets 405 with every allowed method in `Allow`."""
 
     async def endpoint(request: Request) -> Response:
-        check_request(request)
-        return await handlers["GET" if request.method == "HEAD" else request.method](request)
+        try:
+            check_request(request)
+            return await handlers["GET" if request.method == "HEAD" else request.method](request)
+        except DomainError as exc:
+            return error_response(exc)
 
     return Route(path, endpoint, methods=list(handlers))
 
@@ -406,6 +534,7 @@ def _route(path: str, handlers: dict[str, Endpoint]) -> Route:
 def routes() -> list[BaseRoute]:
     return [
         _route("/webapi/oauth2/token", {"POST": oauth2_token}),
+        _route("/webapi/v3/jobs", {"GET": get_jobs}),
         _route("/webapi/v3/jobs/{jobId}", {"GET": get_job, "DELETE": delete_job}),
         _route("/webapi/v3/jobs/{jobId}/messages", {"GET": get_messages}),
         _route("/webapi/v3/jobs/{jobId}/output/{outputId}", {"GET": get_output}),

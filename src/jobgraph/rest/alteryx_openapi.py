@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobgraph.rest.alteryx import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_OFFSET, PRIORITY, STATUS
+from jobgraph.rest.alteryx import (
+    DEFAULT_LIST_LIMIT,
+    MAX_LIST_LIMIT,
+    MAX_OFFSET,
+    PRIORITY,
+    SORT_FIELDS,
+    STATUS,
+    STATUS_NAMES,
+)
 from jobgraph.rest.openapi import error_response
 
 _DATE = {"type": "string", "format": "date-time", "examples": ["2024-09-19T10:02:54.589Z"]}
@@ -32,8 +40,100 @@ _UNAUTHENTICATED = _error("No API or access token, or not a valid one.")
 _NO_JOB = _error("No job with this id that the caller may see.")
 _BAD_REQUEST = _error("A path segment or a query parameter holds a NUL character.")
 
+_OFFSET = {
+    "name": "offset",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_LIST_LIMIT, "default": DEFAULT_LIST_LIMIT},
+}
+_DIRECTION = {
+    "name": "direction",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
+}
+
 OPENAPI: dict[str, Any] = {
     "paths": {
+        "/webapi/v3/jobs": {
+            "get": {
+                "operationId": "alteryxListJobs",
+                "tags": ["Alteryx"],
+                "summary": "Jobs of every workflow (curators only: manageJobs), as Alteryx's GET /v3/jobs",
+                "description": (
+                    "As Alteryx documents it: only curators (users with manageJobs) may list, and they see "
+                    "their own jobs unless `allUsers=true`. `workflowId` narrows to one or more workflows "
+                    "(comma-separated pluginIds; an unknown one matches nothing)."
+                ),
+                "security": _BEARER,
+                "parameters": [
+                    {
+                        "name": "workflowId",
+                        "in": "query",
+                        "required": False,
+                        "description": "PluginIds, comma-separated.",
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "description": "Any case. Complete = Completed; Error = failed jobs; "
+                        "Initializing matches none.",
+                        "schema": {"type": "string", "enum": STATUS_NAMES},
+                    },
+                    {
+                        "name": "statuses",
+                        "in": "query",
+                        "required": False,
+                        "description": "Several of the `status` names, comma-separated (any case).",
+                        "schema": {
+                            "type": "string",
+                            "pattern": "^(" + "|".join(STATUS_NAMES) + ")(,(" + "|".join(STATUS_NAMES) + "))*$",
+                        },
+                    },
+                    {
+                        "name": "sortField",
+                        "in": "query",
+                        "required": False,
+                        "description": "Any case.",
+                        "schema": {"type": "string", "enum": list(SORT_FIELDS), "default": "CreateDate"},
+                    },
+                    _DIRECTION,
+                    _OFFSET,
+                    _LIMIT,
+                    {
+                        "name": "allUsers",
+                        "in": "query",
+                        "required": False,
+                        "description": "true: every user's jobs; else the caller's own.",
+                        "schema": {"type": "string", "enum": ["true", "false", ""], "default": "false"},
+                    },
+                    {
+                        "name": "users",
+                        "in": "query",
+                        "required": False,
+                        "description": "Emails, comma-separated: with allUsers=true, only these users' jobs.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        "Jobs, newest first unless sortField or direction say otherwise.",
+                        {"type": "array", "items": {"$ref": "#/components/schemas/AlteryxJobListItem"}},
+                    ),
+                    "400": _error("A bad status, statuses, sortField, direction, offset, limit or allUsers."),
+                    "401": _UNAUTHENTICATED,
+                    "403": _error("The caller is no curator (lacks manageJobs)."),
+                },
+            }
+        },
         "/webapi/oauth2/token": {
             "post": {
                 "operationId": "alteryxOAuth2Token",
@@ -235,7 +335,14 @@ OPENAPI: dict[str, Any] = {
     },
     "components": {
         "schemas": {
-            "AlteryxError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "AlteryxError": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {
+                    "error": {"type": "string"},
+                    "message": {"type": "string", "description": "The same text, where Alteryx's clients read it."},
+                },
+            },
             "AlteryxOAuthError": {
                 "type": "object",
                 "required": ["error"],
@@ -320,18 +427,50 @@ OPENAPI: dict[str, Any] = {
                 },
                 "additionalProperties": False,
             },
+            "AlteryxJobListItem": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "appId",
+                    "createDate",
+                    "completionDateTime",
+                    "status",
+                    "priority",
+                    "workerTag",
+                    "runWithE2",
+                ],
+                "properties": {
+                    "id": {"type": "string"},
+                    "appId": {"type": "string"},
+                    "createDate": _DATE,
+                    "completionDateTime": {"type": ["string", "null"], "format": "date-time"},
+                    "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
+                    "priority": {"type": "string", "enum": list(PRIORITY)},
+                    "workerTag": {"type": "string"},
+                    "runWithE2": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
             "AlteryxCreateJob": {
                 "type": "object",
                 "properties": {
                     "workerTag": {"type": ["string", "null"], "description": "The queue; empty: the plugin's."},
                     "credentialId": {"type": ["string", "null"], "description": "Accepted and ignored."},
                     "questions": {
-                        "type": ["array", "null"],
-                        "items": {
-                            "type": "object",
-                            "required": ["name"],
-                            "properties": {"name": {"type": "string", "minLength": 1}, "value": {}},
-                        },
+                        "description": "An array of {name, value} (as documented) or, as Alteryx's client "
+                        "also sends them, an object of name -> value.",
+                        "oneOf": [
+                            {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["name"],
+                                    "properties": {"name": {"type": "string", "minLength": 1}, "value": {}},
+                                },
+                            },
+                            {"type": "object", "propertyNames": {"minLength": 1}},
+                            {"type": "null"},
+                        ],
                     },
                     "priority": {
                         "description": "A name (Low -10, Default 0, Medium 10, High 20, Critical 30) or an integer.",

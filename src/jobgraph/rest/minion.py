@@ -2,8 +2,10 @@
 
 Minion ids are job numbers. Minion's state names, its epoch-seconds-as-strings times and the
 shape of `args` live here and nowhere else. Errors keep LANraragi's envelope
-`{"operation", "error", "success": 0}` (so they carry the usual `error` string), with the
-contract's status codes: a missing job, or an id that is not a positive integer, is 404.
+`{"operation", "error", "success": 0}` (so they carry the usual `error` string). A job that does
+not exist, that the caller may not see, or an id that is not a positive integer is answered as
+LANraragi answers an unknown job: 400 `{"operation", "error": "No job with this ID.", "success": 0}`
+(jobgraph's other routes answer 404; on these routes the real server's answer wins).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ STATE: dict[str, str] = {
 }
 CANCELLED = "Job was cancelled"  # a cancelled job's result (and error): Minion has no cancel state
 NO_JOB = "No job with this ID."
+
+
+def no_job() -> BadInput:
+    """LANraragi's answer to a job id it does not know (`render_api_response`): 400."""
+    return BadInput(NO_JOB)
 
 
 def minion_time(value: datetime | None) -> str | None:
@@ -96,7 +103,7 @@ def job_info(job: Job, task: str, parents: list[int], children: list[int], now: 
 def load_info(u: Unit, viewer: Viewer, number: int) -> dict[str, Any]:
     job = jobs.get_job_by_number(u, viewer, number)
     if job is None or job.number is None:
-        raise NotFound(NO_JOB)
+        raise no_job()
     plugin = loaders.plugins(u, [job.plugin_id])[0]
     parents = loaders.parents(u, [job.number])[0]
     children = loaders.children(u, [job.number])[0]
@@ -127,7 +134,7 @@ def parse_number(raw: str) -> int:
     else names no job."""
     number = parse_row_id(raw)
     if number is None:
-        raise NotFound(NO_JOB)
+        raise no_job()
     return number
 
 
@@ -189,7 +196,7 @@ async def job_status(request: Request) -> Response:
         secrets = secrets_of(request, allow_base64=True)
     viewer, status = await answer_public(request, _status, secrets, number)
     if status is None or (access == "token" and not _may_see(viewer, status.user_id)):
-        raise NotFound(NO_JOB)
+        raise no_job()
     detailed = access == "public" or _may_see(viewer, status.user_id)
     return JSONResponse(
         {
@@ -240,7 +247,7 @@ _ID_PARAM = {
     "name": "id",
     "in": "path",
     "required": True,
-    "description": "The job's number. An id that is not a positive integer names no job (404).",
+    "description": "The job's number. An id that is not a positive integer names no job (400, as LANraragi).",
     "schema": {"type": "integer", "minimum": 1, "maximum": INT_MAX},
 }
 
@@ -263,12 +270,16 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [_ID_PARAM],
                 "responses": {
                     "200": {
-                        "description": "The job's state, task, error and notes.",
+                        "description": "The job's state, task, error and notes (the job's notes as they are: "
+                        "a running plugin's progress is `notes.progress`, 0..1, and `notes.progressText`).",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MinionJobStatus"}}},
                     },
-                    "400": _error("A path segment or a query parameter holds a NUL character."),
+                    "400": _error(
+                        "No job with this id (that the token may see, when one is needed): "
+                        '`{"operation": "minion_job_status", "error": "No job with this ID.", "success": 0}`, '
+                        "as LANraragi answers; or a path segment or query parameter holding a NUL character."
+                    ),
                     "401": _error("With JOBGRAPH_MINION_STATUS=token only: no API token, or not a valid one."),
-                    "404": _error("No job with this id (that the token may see, when one is needed)."),
                 },
             }
         },
@@ -285,9 +296,12 @@ OPENAPI: dict[str, Any] = {
                         "description": "Minion's job info.",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MinionJobInfo"}}},
                     },
-                    "400": _error("A path segment or a query parameter holds a NUL character."),
+                    "400": _error(
+                        "No job with this id that the caller may see: "
+                        '`{"operation": "minion_job_detail", "error": "No job with this ID.", "success": 0}`, '
+                        "as LANraragi answers; or a path segment or query parameter holding a NUL character."
+                    ),
                     "401": _error("No API token, or not a valid one."),
-                    "404": _error("No job with this id that the caller may see."),
                 },
             }
         },

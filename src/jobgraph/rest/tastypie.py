@@ -25,6 +25,7 @@ from jobgraph.resolvers.limits import parse_row_id
 from jobgraph.resolvers.viewer import Viewer
 from jobgraph.rest.common import check_request, error_response
 from jobgraph.rest.tastypie_model import (
+    API_ROOT,
     CANCELLED,
     DETAIL_METHODS,
     LIST_METHODS,
@@ -34,6 +35,7 @@ from jobgraph.rest.tastypie_model import (
     job_resource,
     resource_uri,
     schema_document,
+    top_level,
 )
 from jobgraph.rest.tastypie_openapi import OPENAPI
 from jobgraph.rest.tastypie_query import (
@@ -201,6 +203,11 @@ def _nothing(u: Unit, viewer: Viewer) -> None:
     return None
 
 
+async def root_view(request: Request) -> Response:
+    """The API root, for discovery: no token needed, as tastypie's `Api.top_level`."""
+    return TastypieJSON(top_level())
+
+
 async def schema_view(request: Request) -> Response:
     await _answer(request, _nothing)
     return TastypieJSON(schema_document())
@@ -346,6 +353,7 @@ def routes() -> list[BaseRoute]:
     assert [m.lower() for m in list_handlers] == list(LIST_METHODS)
     assert [m.lower() for m in detail_handlers] == list(DETAIL_METHODS)
     return [
+        Route(API_ROOT, _Endpoint({"GET": root_view})),
         Route(RESOURCE_PATH, _Endpoint(list_handlers)),
         Route(f"{RESOURCE_PATH}schema/", _Endpoint({"GET": schema_view})),
         Route(RESOURCE_PATH + "set/{ids}/", _Endpoint({"GET": set_view})),

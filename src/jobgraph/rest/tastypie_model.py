@@ -13,7 +13,9 @@ from typing import Any
 from jobgraph.clock import as_utc
 from jobgraph.db.models import Job
 
-RESOURCE_PATH = "/rundb/api/v1/PluginResultJob/"
+API_ROOT = "/rundb/api/v1/"
+RESOURCE_NAME = "PluginResultJob"
+RESOURCE_PATH = f"{API_ROOT}{RESOURCE_NAME}/"
 
 # jobgraph status -> Ion state. A failed job whose failure was the plugin's time limit is TIMED_OUT.
 STATE: dict[str, str] = {
@@ -144,6 +146,11 @@ def job_resource(job: Job) -> dict[str, Any]:
         "run_level": job.run_level,
         "resource_uri": resource_uri(job.number),
     }
+
+
+def top_level() -> dict[str, dict[str, str]]:
+    """The API root as tastypie's `Api.top_level` answers it: each resource's list and schema URLs."""
+    return {RESOURCE_NAME: {"list_endpoint": RESOURCE_PATH, "schema": f"{RESOURCE_PATH}schema/"}}
 
 
 def schema_document() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobgraph.rest.tastypie_model import FIELDS, ION_STATES, RESOURCE_PATH, Field
+from jobgraph.rest.tastypie_model import API_ROOT, FIELDS, ION_STATES, RESOURCE_NAME, RESOURCE_PATH, Field
 from jobgraph.rest.tastypie_query import MAX_INT, MAX_OFFSET
 
 TAG = "Ion Torrent PluginResultJob"
@@ -120,6 +120,17 @@ def _operation(operation_id: str, summary: str, responses: dict[str, Any], **ext
 
 _NO_BODY = "No body, unless `always_return_data=true`: then the job as a PluginResultJob."
 _PATHS: dict[str, Any] = {
+    API_ROOT: {
+        "get": {
+            **_operation(
+                "tastypieTopLevel",
+                "The API root: each resource with its list and schema URLs (tastypie's Api.top_level)",
+                {"200": _json("The resources.", "TastypieTopLevel"), **_errors(400)},
+                parameters=[FORMAT],
+            ),
+            "security": [],
+        }
+    },
     RESOURCE_PATH: {
         "get": _operation(
             "tastypieListPluginResultJobs",
@@ -271,6 +282,16 @@ _SCHEMAS: dict[str, Any] = {
             "plugin": {"type": "string", "description": "Must name the job's plugin."},
         },
         "additionalProperties": False,
+    },
+    "TastypieTopLevel": {
+        "type": "object",
+        "required": [RESOURCE_NAME],
+        "additionalProperties": {
+            "type": "object",
+            "required": ["list_endpoint", "schema"],
+            "properties": {"list_endpoint": {"type": "string"}, "schema": {"type": "string"}},
+            "additionalProperties": False,
+        },
     },
     "TastypieSchema": {
         "type": "object",
