@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from jobgraph.cli.errors import fail
-from jobgraph.cli.remote import Token, Url, _json_arg, gql
+from jobgraph.cli.remote import Statuses, Token, Url, _json_arg, gql
 
 queue_app = typer.Typer(help="Queues, through the API: pause, resume, list (manageServer).", no_args_is_help=True)
 
@@ -71,7 +71,7 @@ def _when(value: str | None, what: str) -> str | None:
 
 def bulk(
     action: Annotated[str, typer.Argument(help="retry, cancel, delete or set-priority.")],
-    status: Annotated[list[str] | None, typer.Option(help="queued, running, failed, ...; repeat.")] = None,
+    status: Statuses = None,
     plugin: Annotated[list[str] | None, typer.Option(help="pluginId; repeat.")] = None,
     user: Annotated[list[str] | None, typer.Option(help="The owner's email; repeat.")] = None,
     queue: Annotated[list[str] | None, typer.Option(help="Queue name; repeat.")] = None,
@@ -94,7 +94,7 @@ def bulk(
     if name is None:
         raise fail(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
     job_filter: dict[str, Any] = {
-        "status": status,
+        "status": [s.value for s in status] if status else None,
         "pluginId": plugin,
         "userEmail": user,
         "queue": queue,

@@ -12,7 +12,6 @@ import typer
 
 from jobgraph.cli.errors import fail, friendly
 from jobgraph.resolvers.viewer import ALL_PRIVILEGES
-from jobgraph.settings import Settings
 
 if TYPE_CHECKING:
     from jobgraph.db.models import Plugin
@@ -21,8 +20,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# The database layers are imported by the commands that use them, not here: `jobgraph --help`
-# and the job commands (which only talk HTTP) start without loading SQLAlchemy.
+# The settings and the database layers are imported by the commands that use them, not here:
+# `jobgraph --help` and the job commands (which only talk HTTP) start without loading pydantic
+# or SQLAlchemy (tests/cli/test_startup.py).
 
 user_app = typer.Typer(help="Users and their privileges.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -32,6 +32,7 @@ plugin_app = typer.Typer(help="Plugins.", no_args_is_help=True)
 def _runtime() -> Runtime:
     from jobgraph.runtime import build_runtime
     from jobgraph.service import prepare_database
+    from jobgraph.settings import Settings
 
     rt = build_runtime(Settings())
     prepare_database(rt)
@@ -50,6 +51,7 @@ def migrate() -> None:
     """Bring the database schema up to date (Alembic)."""
     from jobgraph.db import migrate as db_migrate
     from jobgraph.runtime import build_runtime
+    from jobgraph.settings import Settings
 
     rt = build_runtime(Settings())
     before = db_migrate.current_revision(rt.db)
@@ -97,6 +99,18 @@ def user_list() -> None:
 
     for user in _command(users.list_users):
         typer.echo(f"{user.email}\t{','.join(user.privileges)}")
+
+
+@user_app.command("remove")
+@friendly
+def user_remove(email: str) -> None:
+    """Remove a user and delete their tokens. Refused for a user who owns jobs or gave feedback
+    (delete those jobs first, or remove their privileges and revoke their tokens instead) and for
+    the last user with manageServer."""
+    from jobgraph.resolvers import users
+
+    removed = _command(users.remove_user, email, write=True)
+    typer.echo(f"removed {removed.email} ({removed.tokens_deleted} tokens deleted)")
 
 
 @token_app.command("create")

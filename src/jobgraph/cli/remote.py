@@ -4,11 +4,12 @@ client would (JOBGRAPH_URL, JOBGRAPH_TOKEN)."""
 from __future__ import annotations
 
 import json
+import re
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from jobgraph.cli.errors import fail
@@ -23,12 +24,36 @@ errorMessage attempts retries progress notes createdAt startedAt finishedAt
 series { seriesUid partialVolumeDescriptor { start end delta } }
 messages { status text createdAt } outputs { id fileName size url } feedbacks { feedbackId isConsensual data }"""
 ENDED = {"finished", "failed", "cancelled", "invalidated"}
+
+
+class JobStatus(StrEnum):
+    """What --status accepts: typer names the allowed values when given another."""
+
+    queued = "queued"
+    running = "running"
+    finished = "finished"
+    failed = "failed"
+    cancelled = "cancelled"
+    invalidated = "invalidated"
+
+
+Statuses = Annotated[list[JobStatus] | None, typer.Option(help="Only jobs in this status; repeat.")]
+# graphql-core's "Variable '$f' got invalid value 'x' at 'f.status[0]'; <why>": the variable
+# names are this command's own business, the reason is the user's.
+VARIABLE_ERROR = re.compile(r"^Variable '\$\w+' got invalid value .*?; (?P<why>.+)$", re.DOTALL)
+
+
+def _plain(message: str) -> str:
+    match = VARIABLE_ERROR.match(message)
+    return match.group("why") if match else message
 LEVELS = {1: "info", 2: "warning", 3: "error"}
 
 
 def gql(url: str, token: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
     if not token:
         raise fail("give an API token: --token or JOBGRAPH_TOKEN")
+    import httpx  # here, not at the top: `jobgraph --help` stays fast
+
     try:
         response = httpx.post(
             url.rstrip("/") + "/graphql",
@@ -43,18 +68,24 @@ def gql(url: str, token: str, query: str, variables: dict[str, Any] | None = Non
     except ValueError:
         raise fail(f"{url} answered {response.status_code}, not GraphQL") from None
     if body.get("errors"):
-        raise fail("; ".join(e.get("message", "?") for e in body["errors"]))
+        raise fail("; ".join(_plain(str(e.get("message", "?"))) for e in body["errors"]))
     return body["data"]  # type: ignore[no-any-return]
 
 
 def _json_arg(value: str | None, what: str) -> Any:
+    """JSON, or @file.json. A missing file or bad JSON is the user's mistake: one line, exit 2."""
     if value is None:
         return None
-    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text()
+        except OSError as exc:
+            raise fail(f"{what} {value}: cannot read {value[1:]!r}: {exc.strerror or exc}", 2) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise fail(f"{what} is not valid JSON: {exc}") from None
+        raise fail(f"{what} is not valid JSON: {exc}", 2) from None
 
 
 def _series_arg(values: list[str]) -> list[dict[str, Any]]:
@@ -137,7 +168,7 @@ def submit(
 
 @job_app.command("list")
 def list_jobs(
-    status: Annotated[list[str] | None, typer.Option(help="queued, running, finished, ...; repeat.")] = None,
+    status: Statuses = None,
     plugin: Annotated[list[str] | None, typer.Option(help="pluginId; repeat.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
     url: Url = "http://127.0.0.1:8000",
@@ -149,7 +180,7 @@ def list_jobs(
         token,
         """query($f: JobFilter, $n: Int) { jobs(filter: $f, first: $n) { totalCount
         edges { node { jobId number status plugin { pluginId } progress createdAt errorMessage } } } }""",
-        {"f": {"status": status, "pluginId": plugin}, "n": limit},
+        {"f": {"status": [s.value for s in status] if status else None, "pluginId": plugin}, "n": limit},
     )
     page = data["jobs"]
     for edge in page["edges"]:

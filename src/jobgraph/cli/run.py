@@ -10,15 +10,19 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from jobgraph.cli.errors import friendly
-from jobgraph.settings import Settings
+
+if TYPE_CHECKING:
+    from jobgraph.settings import Settings
 
 
 def _settings(**overrides: Any) -> Settings:
+    from jobgraph.settings import Settings  # here, not at the top: `jobgraph --help` stays fast
+
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
