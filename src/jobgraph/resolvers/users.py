@@ -13,16 +13,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from jobgraph.clock import utcnow
-from jobgraph.db.models import ApiToken, User
+from jobgraph.db.models import ApiToken, Feedback, Job, User
 from jobgraph.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
 from jobgraph.ids import new_id
 from jobgraph.resolvers import limits, policy
-from jobgraph.resolvers.viewer import ALL_PRIVILEGES, Viewer
+from jobgraph.resolvers.viewer import ALL_PRIVILEGES, Privilege, Viewer
 from jobgraph.unit import Unit
 
 EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,100}$")
@@ -97,6 +97,45 @@ def list_users(u: Unit, viewer: Viewer | None) -> list[User]:
     policy.require_manage_server(viewer)
     s = u.session
     return list(s.scalars(select(User).order_by(User.id)))
+
+
+@dataclass(frozen=True)
+class RemovedUser:
+    email: str
+    tokens_deleted: int
+
+
+def remove_user(u: Unit, viewer: Viewer | None, email: str) -> RemovedUser:
+    """Remove a user and delete their API tokens (and the access tokens made from them), so
+    whatever they had open stops working at once. A user whose name is on jobs or feedback is
+    refused (Conflict): those records keep who made them; delete the jobs first, or keep the
+    user and take their privileges and tokens away. The last user with manageServer, and the
+    caller themselves, are refused too (nobody could manage the server any more)."""
+    policy.require_manage_server(viewer)
+    s = u.session
+    user = find_user(u, email)
+    if user is None or user.id is None:
+        raise NotFound(f"no user {email!r}")
+    if viewer is not None and viewer.user_id == user.id:
+        raise Conflict("you cannot remove yourself")
+    manager = Privilege.MANAGE_SERVER.value
+    if manager in (user.privileges or []):
+        managers = [p for p in s.scalars(select(User.privileges).where(User.id != user.id)) if manager in (p or [])]
+        if not managers:
+            raise Conflict(f"{email} is the last user with manageServer; give another user manageServer first")
+    jobs = s.scalar(select(func.count()).select_from(Job).where(Job.user_id == user.id)) or 0
+    given = s.scalar(select(func.count()).select_from(Feedback).where(Feedback.user_id == user.id)) or 0
+    if jobs or given:
+        raise Conflict(
+            f"{email} owns {jobs} jobs and gave {given} feedback, which keep who made them: delete those "
+            "jobs first, or keep the user and remove their privileges and revoke their tokens"
+        )
+    tokens = s.scalar(select(func.count()).select_from(ApiToken).where(ApiToken.user_id == user.id)) or 0
+    s.execute(delete(ApiToken).where(ApiToken.user_id == user.id))  # with the access tokens made from them
+    s.delete(user)
+    s.flush()
+    _forget_viewers(u)
+    return RemovedUser(email=user.email, tokens_deleted=tokens)
 
 
 def find_user(u: Unit, email: str) -> User | None:

@@ -17,6 +17,7 @@ from jobgraph.schema.types import (
     NewApiToken,
     Plugin,
     Privilege,
+    RemovedUser,
     Series,
     User,
 )
@@ -135,6 +136,16 @@ class Mutation:
         ctx = info.context
         values = [p.value for p in privileges]
         return User.of(await ctx.write(users.set_privileges, email, values))
+
+    @strawberry.mutation(
+        description="Remove a user and delete their tokens (manageServer). Refused (CONFLICT) for a user who owns "
+        "jobs or gave feedback (delete the jobs first, or remove their privileges and revoke their tokens), for "
+        "yourself, and for the last user with manageServer."
+    )
+    async def remove_user(self, info: strawberry.Info, email: str) -> RemovedUser:
+        ctx = info.context
+        removed = await ctx.write(users.remove_user, email)
+        return RemovedUser(email=removed.email, tokens_deleted=removed.tokens_deleted)
 
     @strawberry.mutation(
         description="A new API token for you (or, with manageServer, for `email`). Needs an API token: "

@@ -507,6 +507,12 @@ class ApiToken:
         )
 
 
+@strawberry.type(description="A user removed, and how many of their API and access tokens were deleted with them.")
+class RemovedUser:
+    email: str
+    tokens_deleted: int
+
+
 @strawberry.type(description="A new API token: `secret` is the token, shown only here.")
 class NewApiToken:
     token: ApiToken
