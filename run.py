@@ -3,10 +3,16 @@
 
 Creates `.venv` beside this file on first use and installs jobgraph into it (with the test
 tools for `test`), then runs the command inside it. Needs only Python 3.11+.
+
+What it installs are the exact versions of the lock files, checked against their hashes:
+requirements.lock (the service) or requirements-test.lock (the service and its test tools);
+`bash scripts/lock.sh` refreshes them from pyproject.toml. It installs again when
+pyproject.toml or a lock file changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,11 +23,21 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed"
+LOCKS = {"": ROOT / "requirements.lock", "test": ROOT / "requirements-test.lock"}
+
+
+def _fingerprint() -> str:
+    """What an install depends on: pyproject.toml and both lock files (the test lock holds the
+    service's own lock, version for version)."""
+    digest = hashlib.sha256()
+    for path in (ROOT / "pyproject.toml", *LOCKS.values()):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def ensure_env(extras: str) -> None:
-    """Install (or refresh, when pyproject.toml changed) the package into .venv."""
-    stamp = str((ROOT / "pyproject.toml").stat().st_mtime_ns)
+    """Install (or refresh, when pyproject.toml or a lock changed) the package into .venv."""
+    stamp = _fingerprint()
     want = f"{extras}:{stamp}"
     have = STAMP.read_text() if STAMP.exists() else ""
     installed = have.split("\n")
@@ -31,13 +47,12 @@ def ensure_env(extras: str) -> None:
     if not (BIN / "python").exists():
         print("run.py: creating .venv", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    target = f".[{extras}]" if extras else "."
-    print(f"run.py: installing jobgraph{('[' + extras + ']') if extras else ''}", file=sys.stderr)
-    subprocess.check_call(
-        [str(BIN / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "-e", target],
-        cwd=ROOT,
-    )
+    lock = LOCKS[extras]
+    print(f"run.py: installing jobgraph{('[' + extras + ']') if extras else ''} from {lock.name}", file=sys.stderr)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.check_call([*pip, "--require-hashes", "-r", str(lock)], cwd=ROOT)
+    # Its dependencies are all in the lock: the package itself adds none.
+    subprocess.check_call([*pip, "--no-deps", "-e", "."], cwd=ROOT)
     STAMP.write_text(have + "\n" + want if have else want)
 
 
