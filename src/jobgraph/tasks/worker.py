@@ -281,6 +281,12 @@ class WorkerService:
         producer.pause()
         executor.shutting_down.set()
         deadline = time.monotonic() + self.shutdown_grace
+        if executor.running_count():
+            log.info(
+                "stopping: %d running jobs get %g s to finish, then go back to the queue (not counted as an attempt)",
+                executor.running_count(),
+                self.shutdown_grace,
+            )
         while executor.running_count() and time.monotonic() < deadline:
             time.sleep(0.05)
         executor.hand_back_all()
