@@ -52,6 +52,7 @@ def test_every_dependency_with_a_major_version_has_an_upper_bound() -> None:
     unbounded = [
         str(req)
         for req in requirements("test")
-        if req.name != "types-jsonschema" and not any(spec.operator in ("<", "<=", "~=", "==") for spec in req.specifier)
+        if req.name != "types-jsonschema"
+        and not any(spec.operator in ("<", "<=", "~=", "==") for spec in req.specifier)
     ]
     assert unbounded == []

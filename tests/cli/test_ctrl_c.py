@@ -27,7 +27,10 @@ def test_ctrl_c_hands_a_running_job_back_uncounted(env: dict[str, str]) -> None:
     process, _ = start_serve(env, port)
     try:
         # One attempt only: were the interruption counted, the job would end failed.
-        made = gql(port, 'mutation { createJob(input: {pluginId: "jobgraph.slow", input: {seconds: 600}, attempts: 1}) { jobId number } }')
+        made = gql(
+            port,
+            'mutation { createJob(input: {pluginId: "jobgraph.slow", input: {seconds: 600}, attempts: 1}) { jobId number } }',
+        )
         job_id = made["createJob"]["jobId"]
         deadline = time.monotonic() + 60
         while gql(port, f'{{ job(jobId: "{job_id}") {{ status }} }}')["job"]["status"] != "running":
@@ -41,6 +44,8 @@ def test_ctrl_c_hands_a_running_job_back_uncounted(env: dict[str, str]) -> None:
     status, retries, worker = db.execute(
         "SELECT status, retries, worker_id FROM jobs WHERE job_id = ?", (job_id,)
     ).fetchone()
-    texts = [row[0] for row in db.execute("SELECT text FROM messages WHERE job_number = ?", (made["createJob"]["number"],))]
+    texts = [
+        row[0] for row in db.execute("SELECT text FROM messages WHERE job_number = ?", (made["createJob"]["number"],))
+    ]
     assert (status, retries, worker) == ("queued", 0, None)
     assert "the worker shut down while the job ran; handed back" in texts

@@ -48,7 +48,9 @@ def test_an_unknown_status_names_the_allowed_ones(tmp_path: Path) -> None:
 
 
 def test_graphql_variable_errors_are_told_without_the_variable_names() -> None:
-    message = "Variable '$f' got invalid value 'bogus' at 'f.status[0]'; Value 'bogus' does not exist in 'JobStatus' enum."
+    message = (
+        "Variable '$f' got invalid value 'bogus' at 'f.status[0]'; Value 'bogus' does not exist in 'JobStatus' enum."
+    )
     assert _plain(message) == "Value 'bogus' does not exist in 'JobStatus' enum."
     assert _plain("no job 'x'") == "no job 'x'"
 
@@ -64,7 +66,9 @@ def test_help_loads_none_of_the_server_s_libraries(tmp_path: Path) -> None:
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "Commands:" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -46,6 +46,8 @@ VARIABLE_ERROR = re.compile(r"^Variable '\$\w+' got invalid value .*?; (?P<why>.
 def _plain(message: str) -> str:
     match = VARIABLE_ERROR.match(message)
     return match.group("why") if match else message
+
+
 LEVELS = {1: "info", 2: "warning", 3: "error"}
 
 
