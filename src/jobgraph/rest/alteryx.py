@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -29,7 +28,7 @@ from jobgraph.ids import is_public_id
 from jobgraph.resolvers import job_list, jobs, loaders, plugins, policy, users
 from jobgraph.resolvers.jobs import JobSpec
 from jobgraph.resolvers.viewer import Viewer
-from jobgraph.rest.common import check_request, enum_param, int_param, parse_json
+from jobgraph.rest.common import Endpoint, enum_param, int_param, method_route, parse_json
 from jobgraph.unit import Unit
 from jobgraph.web.views import answer, answer_public, runtime
 
@@ -509,9 +508,6 @@ async def post_workflow_job(request: Request) -> Response:
     return JSONResponse(await answer(request, _create, request.path_params["workflowId"], body, write=True))
 
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
 def error_response(exc: DomainError) -> JSONResponse:
     """An error as Alteryx's clients read it (`message`), keeping jobgraph's `error` key."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
@@ -519,16 +515,7 @@ def error_response(exc: DomainError) -> JSONResponse:
 
 
 def _route(path: str, handlers: dict[str, Endpoint]) -> Route:
-    """One route per path, so a wrong method gets 405 with every allowed method in `Allow`."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            check_request(request)
-            return await handlers["GET" if request.method == "HEAD" else request.method](request)
-        except DomainError as exc:
-            return error_response(exc)
-
-    return Route(path, endpoint, methods=list(handlers))
+    return method_route(path, handlers, error_response)
 
 
 def routes() -> list[BaseRoute]:

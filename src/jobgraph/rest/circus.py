@@ -14,7 +14,6 @@ privilege with 401; jobgraph keeps 403, so that 401 always means "no valid token
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -26,18 +25,19 @@ from starlette.routing import BaseRoute, Route
 
 from jobgraph.clock import as_utc
 from jobgraph.db.models import Feedback, Job, JobSeries, Output, User
-from jobgraph.errors import BadInput, Conflict, DomainError, NotFound
+from jobgraph.errors import BadInput, Conflict, NotFound
 from jobgraph.resolvers import feedback, job_list, jobs, loaders, policy
 from jobgraph.resolvers.feedback import FeedbackSpec
 from jobgraph.resolvers.jobs import MAX_PRIORITY, JobSpec, SeriesRef
 from jobgraph.resolvers.limits import INT_MAX, MAX_DATETIME_CHARS, check_datetime
 from jobgraph.resolvers.viewer import Viewer
 from jobgraph.rest.common import (
+    Endpoint,
     check_request,
-    domain_error_response,
     enum_param,
     error_response,
     int_param,
+    method_route,
     parse_json,
 )
 from jobgraph.unit import Unit
@@ -487,8 +487,6 @@ def attachment(u: Unit, viewer: Viewer, job_id: str, path: str) -> tuple[Path, O
 
 # ---------------------------------------------------------------- views
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
 
 def _conflict_as(status: int, view: Endpoint) -> Endpoint:
     """CIRCUS answers a request the job's state refuses with `status` (400 or 422), not 409."""
@@ -554,31 +552,17 @@ async def attachment_view(request: Request) -> Response:
     return FileResponse(file, media_type=media_type, filename=PurePosixPath(output.file_name).name)
 
 
-def _route(path: str, handlers: dict[str, Endpoint]) -> Route:
-    """One route per path (a wrong method: 405 with every allowed one in `Allow`); the request
-    checks first, and domain errors as `{"error": ...}`."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            check_request(request)
-            return await handlers["GET" if request.method == "HEAD" else request.method](request)
-        except DomainError as exc:
-            return domain_error_response(exc)
-
-    return Route(path, endpoint, methods=list(handlers))
-
-
 def routes() -> list[BaseRoute]:
     job = PLUGIN_JOBS + "/{jobId}"
     return [
         Route(PATH, plugin_job_queue, methods=["GET"]),
-        _route(MY_QUEUE, {"GET": my_queue_view}),
-        _route(PLUGIN_JOBS, {"GET": search_view, "POST": _conflict_as(400, create_view)}),
-        _route(job, {"GET": read_view, "PATCH": _conflict_as(422, change_view)}),
-        _route(job + "/feedback", {"GET": list_feedback_view}),
-        _route(job + "/feedback/personal", {"POST": _conflict_as(400, _feedback_view(False))}),
-        _route(job + "/feedback/consensual", {"POST": _conflict_as(400, _feedback_view(True))}),
-        _route(job + "/feedback/{feedbackId}", {"DELETE": _conflict_as(400, delete_feedback_view)}),
-        _route(job + "/attachment", {"GET": attachments_view}),
-        _route(job + "/attachment/{path:path}", {"GET": attachment_view}),
+        method_route(MY_QUEUE, {"GET": my_queue_view}),
+        method_route(PLUGIN_JOBS, {"GET": search_view, "POST": _conflict_as(400, create_view)}),
+        method_route(job, {"GET": read_view, "PATCH": _conflict_as(422, change_view)}),
+        method_route(job + "/feedback", {"GET": list_feedback_view}),
+        method_route(job + "/feedback/personal", {"POST": _conflict_as(400, _feedback_view(False))}),
+        method_route(job + "/feedback/consensual", {"POST": _conflict_as(400, _feedback_view(True))}),
+        method_route(job + "/feedback/{feedbackId}", {"DELETE": _conflict_as(400, delete_feedback_view)}),
+        method_route(job + "/attachment", {"GET": attachments_view}),
+        method_route(job + "/attachment/{path:path}", {"GET": attachment_view}),
     ]

@@ -289,39 +289,55 @@ _PLUGIN_JOB_PATHS: dict[str, Any] = {
     },
 }
 
+_CIRCUS_JOB: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "jobId",
+        "pluginId",
+        "userEmail",
+        "status",
+        "series",
+        "errorMessage",
+        "startedAt",
+        "finishedAt",
+        "feedbacks",
+        "results",
+        "createdAt",
+        "updatedAt",
+    ],
+    "properties": {
+        "jobId": {"type": "string"},
+        "pluginId": {"type": "string"},
+        "userEmail": {"type": ["string", "null"]},
+        "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
+        "series": {"type": "array", "items": {"$ref": "#/components/schemas/CircusJobSeries"}},
+        "errorMessage": {"type": ["string", "null"]},
+        "startedAt": _NULLABLE_DATE,
+        "finishedAt": _NULLABLE_DATE,
+        "feedbacks": {"type": "array", "items": {"$ref": "#/components/schemas/CircusFeedback"}},
+        "results": {"description": "The job's result (any JSON value), null until it has one."},
+        "createdAt": _DATE,
+        "updatedAt": _DATE,
+    },
+    "additionalProperties": False,
+}
+
+
+def _without(schema: dict[str, Any], field: str, description: str) -> dict[str, Any]:
+    """`schema` (an object) less one of its fields."""
+    return {
+        **schema,
+        "description": description,
+        "required": [name for name in schema["required"] if name != field],
+        "properties": {name: value for name, value in schema["properties"].items() if name != field},
+    }
+
+
 _PVD = {"$ref": "#/components/schemas/CircusPartialVolumeDescriptor"}
 _PLUGIN_JOB_SCHEMAS: dict[str, Any] = {
-    "CircusSearchJob": {
-        "type": "object",
-        "description": "A job as CIRCUS's search lists it: a CircusJob without results.",
-        "required": [
-            "jobId",
-            "pluginId",
-            "userEmail",
-            "status",
-            "series",
-            "errorMessage",
-            "startedAt",
-            "finishedAt",
-            "feedbacks",
-            "createdAt",
-            "updatedAt",
-        ],
-        "properties": {
-            "jobId": {"type": "string"},
-            "pluginId": {"type": "string"},
-            "userEmail": {"type": ["string", "null"]},
-            "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
-            "series": {"type": "array", "items": {"$ref": "#/components/schemas/CircusJobSeries"}},
-            "errorMessage": {"type": ["string", "null"]},
-            "startedAt": _NULLABLE_DATE,
-            "finishedAt": _NULLABLE_DATE,
-            "feedbacks": {"type": "array", "items": {"$ref": "#/components/schemas/CircusFeedback"}},
-            "createdAt": _DATE,
-            "updatedAt": _DATE,
-        },
-        "additionalProperties": False,
-    },
+    "CircusSearchJob": _without(
+        _CIRCUS_JOB, "results", "A job as CIRCUS's search lists it: a CircusJob without results."
+    ),
     "CircusSearchResult": _search_result("CircusSearchJob"),
     "CircusQueueResult": _search_result("CircusJob"),
     "CircusNewJob": {
@@ -481,38 +497,7 @@ OPENAPI: dict[str, Any] = {
                 },
                 "additionalProperties": False,
             },
-            "CircusJob": {
-                "type": "object",
-                "required": [
-                    "jobId",
-                    "pluginId",
-                    "userEmail",
-                    "status",
-                    "series",
-                    "errorMessage",
-                    "startedAt",
-                    "finishedAt",
-                    "feedbacks",
-                    "results",
-                    "createdAt",
-                    "updatedAt",
-                ],
-                "properties": {
-                    "jobId": {"type": "string"},
-                    "pluginId": {"type": "string"},
-                    "userEmail": {"type": ["string", "null"]},
-                    "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
-                    "series": {"type": "array", "items": {"$ref": "#/components/schemas/CircusJobSeries"}},
-                    "errorMessage": {"type": ["string", "null"]},
-                    "startedAt": _NULLABLE_DATE,
-                    "finishedAt": _NULLABLE_DATE,
-                    "feedbacks": {"type": "array", "items": {"$ref": "#/components/schemas/CircusFeedback"}},
-                    "results": {"description": "The job's result (any JSON value), null until it has one."},
-                    "createdAt": _DATE,
-                    "updatedAt": _DATE,
-                },
-                "additionalProperties": False,
-            },
+            "CircusJob": _CIRCUS_JOB,
         },
     },
 }

@@ -3,11 +3,12 @@ the one unit of work an answer runs in are in `jobgraph.web.views`, shared with 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from jobgraph.errors import BadInput, DomainError
 from jobgraph.resolvers import limits
@@ -22,6 +23,25 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 def domain_error_response(exc: DomainError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
     return error_response(exc.http_status, exc.message, headers)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def method_route(
+    path: str, handlers: dict[str, Endpoint], on_error: Callable[[DomainError], Response] = domain_error_response
+) -> Route:
+    """One route per path, so a wrong method gets 405 with every allowed method in `Allow`; the
+    request checks first (HEAD answers as GET), and domain errors in the system's own envelope."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            check_request(request)
+            return await handlers["GET" if request.method == "HEAD" else request.method](request)
+        except DomainError as exc:
+            return on_error(exc)
+
+    return Route(path, endpoint, methods=list(handlers))
 
 
 async def json_body(request: Request, *, allow_empty: bool = False) -> Any:
