@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobgraph.tasks.runners.entrypoints import error_text
+from jobgraph.plugins.entrypoints import error_text
 
 GROUP = "jobgraph.plugins"
 

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from jobgraph.clock import utcnow
 from jobgraph.db.models import Job, Plugin
 from jobgraph.errors import BadInput, Conflict, NotFound
+from jobgraph.plugins.entrypoints import entrypoint_problem, error_text
 from jobgraph.resolvers import limits, policy
 from jobgraph.resolvers.validation import check_json_value, check_schema
 from jobgraph.resolvers.viewer import Viewer
-from jobgraph.tasks.runners.entrypoints import entrypoint_problem, error_text
 from jobgraph.unit import Unit
 
 log = logging.getLogger(__name__)

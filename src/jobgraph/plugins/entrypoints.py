@@ -1,4 +1,4 @@
-"""Resolving a python plugin's 'module:function' entrypoint."""
+"""A python plugin's "module:function" entrypoint: resolving it (the runners) and checking it (registration)."""
 
 from __future__ import annotations
 
