@@ -54,6 +54,8 @@ def test_the_template_installs_with_pip_and_its_jobs_run(tmp_path: Path) -> None
 
     validated = run(python, "-m", "jobgraph", "plugin", "validate", cwd=tmp_path)
     assert validated.stdout == "ok example.word-count (python, jobgraph_example_plugin.plugin:word_count)\n"
+    listed = run(python, "-m", "jobgraph", "plugin", "list", "--installed", cwd=tmp_path)
+    assert listed.stdout == "jobgraph-example-plugin 1.0.0\tword-count\texample.word-count\n"
 
     own_tests = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests"), cwd=source)
     assert "5 passed" in own_tests.stdout, own_tests.stdout
