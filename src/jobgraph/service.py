@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from jobgraph.db import migrate
-from jobgraph.resolvers import plugins, users
+from jobgraph.resolvers import installed_plugins, plugins, users
 from jobgraph.runtime import Runtime, build_runtime
 from jobgraph.settings import Settings
 from jobgraph.tasks.broker import BrokerDispatcher, make_broker
@@ -36,7 +36,7 @@ def register_installed_plugins(rt: Runtime) -> None:
     for last in (False, True):
         try:
             with unit_of_work(rt, write=True) as u:
-                plugins.register_installed_plugins(u)
+                installed_plugins.register_installed_plugins(u)
             return
         except IntegrityError:
             if last:

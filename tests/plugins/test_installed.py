@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from jobgraph.plugins.installed import GROUP
-from jobgraph.resolvers import plugins
+from jobgraph.resolvers.installed_plugins import installed_specs
 from tests.support import Api, make_settings
 
 M = "tests.plugins_for_tests.packaged"
@@ -73,7 +73,7 @@ def test_the_server_registers_installed_plugins_skips_bad_ones_and_runs_their_jo
 
 def test_each_skipped_plugin_says_why(install: Install) -> None:
     install(shout=f"{M}:SHOUT", **BAD)
-    specs, skipped = plugins.installed_specs()
+    specs, skipped = installed_specs()
     assert [s.plugin_id for s in specs] == ["pkg.shout"]
     why = "\n".join(skipped)
     assert len(skipped) == 5
@@ -86,7 +86,7 @@ def test_each_skipped_plugin_says_why(install: Install) -> None:
 
 def test_a_plugin_given_twice_is_registered_once(install: Install) -> None:
     install(first=f"{M}:SHOUT", second=f"{M}:SHOUT")
-    specs, skipped = plugins.installed_specs()
+    specs, skipped = installed_specs()
     assert [s.plugin_id for s in specs] == ["pkg.shout"]
     assert skipped == [f"'pkg.shout' of entry point 'second' ({M}:SHOUT) of ?: another package gave it first"]
 

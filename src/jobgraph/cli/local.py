@@ -215,10 +215,10 @@ def plugin_validate(
 ) -> None:
     """Check manifests as registration would, without the database: the fields, the JSON Schemas,
     and that a python plugin's entrypoint imports here. Exit 1 if any is refused."""
-    from jobgraph.resolvers import plugins
+    from jobgraph.resolvers import installed_plugins, plugins
 
     if manifest is None:
-        specs, skipped = plugins.installed_specs()
+        specs, skipped = installed_plugins.installed_specs()
         for spec in specs:
             typer.echo(f"ok {spec.plugin_id} ({spec.kind}, {_entrypoint_text(spec.entrypoint)})")
         if not specs and not skipped:
@@ -246,9 +246,9 @@ def _entrypoint_text(entrypoint: Any) -> str:
 def plugin_sync() -> None:
     """Register (or update) the plugins of installed packages now, as `serve` and `worker` do on
     start. Each keeps its enabled flag."""
-    from jobgraph.resolvers import plugins
+    from jobgraph.resolvers import installed_plugins
 
-    installed = _command(plugins.register_installed_plugins, write=True)
+    installed = _command(installed_plugins.register_installed_plugins, write=True)
     for plugin in installed.registered:
         typer.echo(f"registered {plugin.plugin_id} {plugin.version} ({plugin.kind}, queue {plugin.queue})")
     if not installed.registered and not installed.skipped:

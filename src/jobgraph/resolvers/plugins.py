@@ -1,9 +1,7 @@
-"""Plugins: register (create or update), check, enable or disable, remove, read, list; and the
-plugins of installed packages (the `jobgraph.plugins` entry points), registered on start."""
+"""Plugins: register (create or update), check, enable or disable, remove, read, list."""
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -13,13 +11,11 @@ from sqlalchemy import func, select
 from jobgraph.clock import utcnow
 from jobgraph.db.models import Job, Plugin
 from jobgraph.errors import BadInput, Conflict, NotFound
-from jobgraph.plugins.entrypoints import entrypoint_problem, error_text
+from jobgraph.plugins.entrypoints import entrypoint_problem
 from jobgraph.resolvers import limits, policy
 from jobgraph.resolvers.validation import check_json_value, check_schema
 from jobgraph.resolvers.viewer import Viewer
 from jobgraph.unit import Unit
-
-log = logging.getLogger(__name__)
 
 PLUGIN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -123,12 +119,13 @@ def register_plugin(u: Unit, viewer: Viewer | None, spec: PluginSpec) -> Plugin:
     """Create the plugin, or update it in place when the pluginId exists (a new version)."""
     policy.require_manage_server(viewer)
     check_spec(spec)
-    return _store(u, spec, keep_enabled=False)
+    return store_plugin(u, spec, keep_enabled=False)
 
 
-def _store(u: Unit, spec: PluginSpec, *, keep_enabled: bool) -> Plugin:
-    """Write a checked spec. `keep_enabled`: an existing plugin keeps its enabled flag (the
-    operator's choice outlives a restart that registers the plugins of packages again)."""
+def store_plugin(u: Unit, spec: PluginSpec, *, keep_enabled: bool) -> Plugin:
+    """Write a spec that passed `check_spec` (no privilege asked: the caller asked). With
+    `keep_enabled`, an existing plugin keeps its enabled flag (the operator's choice outlives a
+    restart that registers built-in and installed plugins again)."""
     now = utcnow()
     s = u.session
     plugin = s.get(Plugin, spec.plugin_id)
@@ -271,56 +268,7 @@ def spec_from_manifest(manifest: Any) -> PluginSpec:
 def register_builtin_plugins(u: Unit) -> list[Plugin]:
     from jobgraph.plugins.builtin import BUILTIN_PLUGINS
 
-    return [_store(u, _checked(spec_from_manifest(m)), keep_enabled=True) for m in BUILTIN_PLUGINS]
-
-
-def _checked(spec: PluginSpec) -> PluginSpec:
-    check_spec(spec)
-    return spec
-
-
-@dataclass
-class Installed:
-    registered: list[Plugin]
-    skipped: list[str]  # what was not registered, and why
-
-
-def installed_specs() -> tuple[list[PluginSpec], list[str]]:
-    """The checked specs of installed packages' plugins (the `jobgraph.plugins` entry points),
-    and why each of the others was skipped (also logged). No database."""
-    from jobgraph.plugins.installed import discover
-
-    specs: dict[str, PluginSpec] = {}
-    skipped: list[str] = []
-
-    def skip(text: str) -> None:
-        skipped.append(text)
-        log.warning("plugin skipped: %s", text)
-
-    for found in discover():
-        if found.problem is not None:
-            skip(f"{found.source}: {found.problem}")
-            continue
-        for manifest in found.manifests:
-            pid = manifest.get("pluginId")
-            try:
-                spec = _checked(spec_from_manifest(manifest))
-            except Exception as exc:  # a manifest of any shape: skipped, never the server's end
-                skip(f"{pid!r} of {found.source}: {exc.message if isinstance(exc, BadInput) else error_text(exc)}")
-                continue
-            if spec.plugin_id in specs:
-                skip(f"{pid!r} of {found.source}: another package gave it first")
-                continue
-            specs[spec.plugin_id] = spec
-    return list(specs.values()), skipped
-
-
-def register_installed_plugins(u: Unit, viewer: Viewer | None = None) -> Installed:
-    """Register (or update) the plugins of installed packages. One that fails to load or to
-    check is logged and skipped; the others are registered, each keeping its enabled flag."""
-    policy.require_manage_server(viewer)
-    specs, skipped = installed_specs()
-    registered = [_store(u, spec, keep_enabled=True) for spec in specs]
-    for plugin in registered:
-        log.info("plugin %s %s registered from an installed package", plugin.plugin_id, plugin.version)
-    return Installed(registered, skipped)
+    specs = [spec_from_manifest(m) for m in BUILTIN_PLUGINS]
+    for spec in specs:
+        check_spec(spec)
+    return [store_plugin(u, spec, keep_enabled=True) for spec in specs]
