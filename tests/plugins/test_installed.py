@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from jobgraph.plugins.installed import GROUP
+from jobgraph.resolvers import plugins
 from jobgraph.resolvers.installed_plugins import installed_specs
+from jobgraph.unit import unit_of_work
 from tests.support import Api, make_settings
 
 M = "tests.plugins_for_tests.packaged"
@@ -111,3 +113,43 @@ def test_no_installed_plugins_is_fine(install: Install, started: Callable[[], An
     install()
     with started() as api:
         assert plugin_ids(api) == []
+
+
+def test_a_start_that_loses_a_race_for_a_new_plugin_tries_again_and_a_failure_never_stops_it(
+    install: Install, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`jobgraph worker --processes N`: N processes insert the same new plugin at once."""
+    from sqlalchemy.exc import IntegrityError
+
+    from jobgraph import service
+    from jobgraph.db import migrate
+    from jobgraph.resolvers import installed_plugins
+    from jobgraph.runtime import build_runtime
+
+    install(shout=f"{M}:SHOUT")
+    rt = build_runtime(make_settings(tmp_path, f"sqlite:///{tmp_path / 'jobgraph.db'}"))
+    migrate.upgrade(rt.db)
+    real = installed_plugins.register_installed_plugins
+    calls: list[int] = []
+
+    def racing(u: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO plugins", {}, Exception("duplicate key"))
+        return real(u)
+
+    monkeypatch.setattr(installed_plugins, "register_installed_plugins", racing)
+    try:
+        service.register_installed_plugins(rt)
+        assert len(calls) == 2
+        with unit_of_work(rt) as u:
+            assert [p.plugin_id for p in plugins.list_plugins(u, None)] == ["pkg.shout"]
+
+        def broken(u: Any) -> Any:
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(installed_plugins, "register_installed_plugins", broken)
+        service.register_installed_plugins(rt)  # logged, not raised
+        assert "plugins of installed packages not registered" in caplog.text
+    finally:
+        rt.close()
