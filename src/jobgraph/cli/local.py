@@ -16,6 +16,7 @@ from jobgraph.settings import Settings
 
 if TYPE_CHECKING:
     from jobgraph.db.models import Plugin
+    from jobgraph.resolvers.plugins import PluginSpec
     from jobgraph.runtime import Runtime
     from jobgraph.unit import Unit
 
@@ -164,7 +165,7 @@ def token_list(
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _manifest_specs(manifest: Path) -> list[Any]:
+def _manifest_specs(manifest: Path) -> list[PluginSpec]:
     """The specs of a manifest file (one plugin object, or a list), not yet checked."""
     from jobgraph.resolvers import plugins
 

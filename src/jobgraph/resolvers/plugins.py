@@ -173,14 +173,13 @@ def remove_plugin(u: Unit, viewer: Viewer | None, plugin_id: str) -> None:
     if not _may_name_a_plugin(plugin_id):
         raise NotFound(f"no plugin {plugin_id!r}")
     s = u.session
-    # Locked: a job created meanwhile waits for this to end (and then finds no plugin).
+    # FOR UPDATE: a job being inserted for it (its foreign key holds a key-share lock until it
+    # commits) is waited for, so the count below sees it; one inserted later waits for this to end.
     plugin = s.get(Plugin, plugin_id, with_for_update=True)
     if plugin is None:
         raise NotFound(f"no plugin {plugin_id!r}")
     counts: dict[str, int] = dict(
-        s.execute(  # type: ignore[arg-type]
-            select(Job.status, func.count()).where(Job.plugin_id == plugin_id).group_by(Job.status)
-        ).all()
+        s.execute(select(Job.status, func.count()).where(Job.plugin_id == plugin_id).group_by(Job.status)).all()
     )
     if counts:
         total = sum(counts.values())
