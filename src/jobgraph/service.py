@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from jobgraph.db import migrate
-from jobgraph.resolvers import plugins, users
+from jobgraph.resolvers import installed_plugins, plugins, users
 from jobgraph.runtime import Runtime, build_runtime
 from jobgraph.settings import Settings
 from jobgraph.tasks.broker import BrokerDispatcher, make_broker
@@ -26,6 +27,23 @@ def prepare_database(rt: Runtime) -> None:
         migrate.upgrade(rt.db)
     else:
         migrate.require_current(rt.db)
+
+
+def register_installed_plugins(rt: Runtime) -> None:
+    """The plugins of installed packages (entry points), registered or updated. Processes that
+    start together (`jobgraph worker --processes N`) may race to insert the same new plugin: the
+    loser tries once more, and finds it. A failure is logged: this never stops a start."""
+    for last in (False, True):
+        try:
+            with unit_of_work(rt, write=True) as u:
+                installed_plugins.register_installed_plugins(u)
+            return
+        except IntegrityError:
+            if last:
+                log.warning("plugins of installed packages not registered: another process is registering them")
+        except Exception:
+            log.exception("plugins of installed packages not registered")
+            return
 
 
 class Service:
@@ -51,6 +69,8 @@ class Service:
             token = users.ensure_admin(u)
             if settings.builtin_plugins:
                 plugins.register_builtin_plugins(u)
+        if settings.installed_plugins:
+            register_installed_plugins(rt)
         if token:
             self.announce(
                 f"Created the first admin, {settings.admin_email}. Its API token (shown only now):\n\n    {token}\n"

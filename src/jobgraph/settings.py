@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     metrics_token: bool = False  # /metrics answers only a token with manageServer
 
     builtin_plugins: bool = True
+    # Register the plugins of installed packages (the `jobgraph.plugins` entry points) on start.
+    installed_plugins: bool = True
     graphql_allowed_origins: list[str] = Field(default_factory=list)
 
     @field_validator("data_dir")

@@ -129,6 +129,42 @@ def test_users_tokens_and_plugins_from_the_command_line(env: dict[str, str]) -> 
     assert missing.returncode == 1 and "No such file" in missing.stderr
 
 
+def test_plugin_validate_disable_enable_remove_from_the_command_line(env: dict[str, str], tmp_path: Path) -> None:
+    count_lines = str(ROOT / "examples/count-lines/plugin.json")
+    valid = jobgraph(env, "plugin", "validate", count_lines)
+    assert valid.returncode == 0, valid.stderr
+    assert valid.stdout.startswith("ok example.count-lines (command, python3 ")
+    assert not (tmp_path / ".jobgraph").exists()  # validating needs no database
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"pluginId": "t.broken", "kind": "python", "entrypoint": "no_such_pkg.mod:run"}))
+    for command in ("validate", "register"):
+        refused = jobgraph(env, "plugin", command, str(broken))
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert refused.stderr.startswith(
+            "error: entrypoint no_such_pkg.mod:run: cannot import no_such_pkg.mod: no module named 'no_such_pkg'"
+        ), refused.stderr
+    bad_schema = tmp_path / "bad-schema.json"
+    bad_schema.write_text(
+        json.dumps({"pluginId": "t.s", "kind": "command", "entrypoint": ["true"], "inputSchema": {"type": 3}})
+    )
+    refused = jobgraph(env, "plugin", "validate", str(bad_schema))
+    assert refused.returncode == 1 and "error: inputSchema is not a valid JSON Schema" in refused.stderr
+
+    assert jobgraph(env, "plugin", "register", count_lines).returncode == 0
+    disabled = jobgraph(env, "plugin", "disable", "example.count-lines")
+    assert disabled.returncode == 0 and disabled.stdout == "disabled example.count-lines\n"
+    assert "(disabled)" in jobgraph(env, "plugin", "list").stdout
+    assert jobgraph(env, "plugin", "enable", "example.count-lines").returncode == 0
+    assert "(disabled)" not in jobgraph(env, "plugin", "list").stdout
+    removed = jobgraph(env, "plugin", "remove", "example.count-lines")
+    assert removed.returncode == 0 and removed.stdout == "removed example.count-lines\n"
+    again = jobgraph(env, "plugin", "remove", "example.count-lines")
+    assert again.returncode == 1 and again.stderr == "error: no plugin 'example.count-lines'\n"
+    assert "example.count-lines" not in jobgraph(env, "plugin", "list").stdout
+    nothing = jobgraph(env, "plugin", "sync")
+    assert nothing.returncode == 0 and "no installed package has a plugin" in nothing.stdout
+
+
 def table(output: str) -> list[dict[str, str]]:
     """A table as `token list` prints it: columns start where their header does."""
     header, *rows = output.splitlines()

@@ -355,6 +355,11 @@ OPERATIONS = [
         lambda s: st.fixed_dictionaries({"p": st.one_of(texts, ints), "e": booleans}),
     ),
     Operation(
+        "removePlugin",
+        "mutation($p: ID!) { removePlugin(pluginId: $p) }",
+        lambda s: st.fixed_dictionaries({"p": st.one_of(texts, ints)}),
+    ),
+    Operation(
         "registerSeries",
         "mutation($i: SeriesInput!) { registerSeries(input: $i) { seriesUid } }",
         lambda s: st.fixed_dictionaries(

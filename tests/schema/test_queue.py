@@ -37,7 +37,7 @@ def test_a_job_takes_its_plugins_defaults(api: Api) -> None:
 
 
 def test_registering_again_updates_the_plugin(api: Api) -> None:
-    mutation = 'mutation($v: String!) { registerPlugin(input: {pluginId: "t.v", kind: python, entrypoint: "a:b", version: $v}) { version createdAt updatedAt } }'
+    mutation = 'mutation($v: String!) { registerPlugin(input: {pluginId: "t.v", kind: python, entrypoint: "jobgraph.plugins.builtin:noop", version: $v}) { version createdAt updatedAt } }'
     first = api.gql(mutation, {"v": "1"})["registerPlugin"]
     second = api.gql(mutation, {"v": "2"})["registerPlugin"]
     assert second["version"] == "2" and second["createdAt"] == first["createdAt"]

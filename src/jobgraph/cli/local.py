@@ -15,6 +15,7 @@ from jobgraph.resolvers.viewer import ALL_PRIVILEGES
 
 if TYPE_CHECKING:
     from jobgraph.db.models import Plugin
+    from jobgraph.resolvers.plugins import PluginSpec
     from jobgraph.runtime import Runtime
     from jobgraph.unit import Unit
 
@@ -178,12 +179,8 @@ def token_list(
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-@plugin_app.command("register")
-@friendly
-def plugin_register(
-    manifest: Annotated[Path, typer.Argument(help="A JSON file: one plugin object, or a list.")],
-) -> None:
-    """Register (or update) plugins from a manifest file."""
+def _manifest_specs(manifest: Path) -> list[PluginSpec]:
+    """The specs of a manifest file (one plugin object, or a list), not yet checked."""
     from jobgraph.resolvers import plugins
 
     try:
@@ -196,6 +193,18 @@ def plugin_register(
         if spec.kind == "command" and isinstance(spec.entrypoint, list):
             spec.entrypoint = [_beside(manifest, arg) for arg in spec.entrypoint]
         specs.append(spec)
+    return specs
+
+
+@plugin_app.command("register")
+@friendly
+def plugin_register(
+    manifest: Annotated[Path, typer.Argument(help="A JSON file: one plugin object, or a list.")],
+) -> None:
+    """Register (or update) plugins from a manifest file."""
+    from jobgraph.resolvers import plugins
+
+    specs = _manifest_specs(manifest)
 
     def register(u: Unit, viewer: None) -> list[Plugin]:  # all of the manifest, or none of it
         return [plugins.register_plugin(u, viewer, spec) for spec in specs]
@@ -212,12 +221,105 @@ def _beside(manifest: Path, arg: object) -> object:
     return arg
 
 
+@plugin_app.command("validate")
+@friendly
+def plugin_validate(
+    manifest: Annotated[
+        Path | None, typer.Argument(help="A JSON file: one plugin object, or a list. Default: installed packages'.")
+    ] = None,
+) -> None:
+    """Check manifests as registration would, without the database: the fields, the JSON Schemas,
+    and that a python plugin's entrypoint imports here. Exit 1 if any is refused."""
+    from jobgraph.resolvers import installed_plugins, plugins
+
+    if manifest is None:
+        specs, skipped = installed_plugins.installed_specs()
+        for spec in specs:
+            typer.echo(f"ok {spec.plugin_id} ({spec.kind}, {_entrypoint_text(spec.entrypoint)})")
+        if not specs and not skipped:
+            typer.echo(f"no installed package has a plugin (entry point group {_group()!r})")
+        if skipped:
+            raise fail("; ".join(skipped))
+        return
+    for spec in _manifest_specs(manifest):
+        plugins.check_spec(spec)
+        typer.echo(f"ok {spec.plugin_id} ({spec.kind}, {_entrypoint_text(spec.entrypoint)})")
+
+
+def _group() -> str:
+    from jobgraph.plugins.installed import GROUP
+
+    return GROUP
+
+
+def _entrypoint_text(entrypoint: Any) -> str:
+    return " ".join(entrypoint) if isinstance(entrypoint, list) else str(entrypoint)
+
+
+@plugin_app.command("sync")
+@friendly
+def plugin_sync() -> None:
+    """Register (or update) the plugins of installed packages now, as `serve` and `worker` do on
+    start. Each keeps its enabled flag."""
+    from jobgraph.resolvers import installed_plugins
+
+    installed = _command(installed_plugins.register_installed_plugins, write=True)
+    for plugin in installed.registered:
+        typer.echo(f"registered {plugin.plugin_id} {plugin.version} ({plugin.kind}, queue {plugin.queue})")
+    if not installed.registered and not installed.skipped:
+        typer.echo(f"no installed package has a plugin (entry point group {_group()!r})")
+    if installed.skipped:
+        raise fail("skipped " + "; ".join(installed.skipped))
+
+
 @plugin_app.command("list")
 @friendly
-def plugin_list() -> None:
-    """List plugins."""
+def plugin_list(
+    installed: Annotated[
+        bool, typer.Option("--installed", help="The installed packages' plugins (entry points), not the database's.")
+    ] = False,
+) -> None:
+    """List registered plugins: id, kind, queue, version, description, (disabled)."""
+    if installed:
+        from jobgraph.plugins.installed import discover
+
+        for found in discover():
+            ids = ", ".join(str(m.get("pluginId")) for m in found.manifests)
+            typer.echo(f"{found.distribution}\t{found.name}\t{ids or 'error: ' + str(found.problem)}")
+        return
     from jobgraph.resolvers import plugins
 
     for plugin in _command(plugins.list_plugins):
         state = "" if plugin.enabled else " (disabled)"
-        typer.echo(f"{plugin.plugin_id}\t{plugin.kind}\t{plugin.queue}\t{plugin.description}{state}")
+        typer.echo(f"{plugin.plugin_id}\t{plugin.kind}\t{plugin.queue}\t{plugin.version}\t{plugin.description}{state}")
+
+
+@plugin_app.command("disable")
+@friendly
+def plugin_disable(plugin_id: str) -> None:
+    """Refuse new jobs of a plugin; its jobs keep their record (queued ones still run)."""
+    from jobgraph.resolvers import plugins
+
+    _command(plugins.set_plugin_enabled, plugin_id, False, write=True)
+    typer.echo(f"disabled {plugin_id}")
+
+
+@plugin_app.command("enable")
+@friendly
+def plugin_enable(plugin_id: str) -> None:
+    """Accept new jobs of a plugin again."""
+    from jobgraph.resolvers import plugins
+
+    _command(plugins.set_plugin_enabled, plugin_id, True, write=True)
+    typer.echo(f"enabled {plugin_id}")
+
+
+@plugin_app.command("remove")
+@friendly
+def plugin_remove(plugin_id: str) -> None:
+    """Delete a plugin that has no jobs (one with jobs is refused: disable it instead). A plugin of
+    an installed package comes back on the next start: uninstall the package, or disable it."""
+    from jobgraph.resolvers import plugins
+
+    _command(plugins.remove_plugin, plugin_id, write=True)
+    typer.echo(f"removed {plugin_id}")

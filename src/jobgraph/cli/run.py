@@ -101,7 +101,7 @@ def worker(
 
 def _run_worker(settings: Settings, queues: list[str] | None) -> None:
     from jobgraph.runtime import build_runtime
-    from jobgraph.service import prepare_database
+    from jobgraph.service import prepare_database, register_installed_plugins
     from jobgraph.tasks.broker import BrokerDispatcher, make_broker
     from jobgraph.tasks.worker import WorkerService
 
@@ -114,6 +114,8 @@ def _run_worker(settings: Settings, queues: list[str] | None) -> None:
     broker = make_broker(settings)
     rt = build_runtime(settings, dispatcher=BrokerDispatcher(broker))
     prepare_database(rt)
+    if settings.installed_plugins:
+        register_installed_plugins(rt)
     service = WorkerService(
         rt,
         broker,

@@ -1,1 +1,2 @@
-"""Built-in plugins, registered by `jobgraph serve` on the embedded default."""
+"""Plugins: the built-in ones (builtin), resolving and checking a python plugin's entrypoint
+(entrypoints), and the plugins of installed packages (installed: the `jobgraph.plugins` entry points)."""

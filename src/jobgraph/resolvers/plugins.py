@@ -1,4 +1,4 @@
-"""Plugins: register (create or update), read, list."""
+"""Plugins: register (create or update), check, enable or disable, remove, read, list."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jobgraph.clock import utcnow
-from jobgraph.db.models import Plugin
-from jobgraph.errors import BadInput, NotFound
+from jobgraph.db.models import Job, Plugin
+from jobgraph.errors import BadInput, Conflict, NotFound
+from jobgraph.plugins.entrypoints import entrypoint_problem
 from jobgraph.resolvers import limits, policy
 from jobgraph.resolvers.validation import check_json_value, check_schema
 from jobgraph.resolvers.viewer import Viewer
@@ -67,7 +68,9 @@ def check_queue(queue: str) -> str:
     return queue
 
 
-def _check(spec: PluginSpec) -> None:
+def check_spec(spec: PluginSpec) -> None:
+    """Everything a registration checks, without the database: the fields, the JSON Schemas, and
+    that a python plugin's entrypoint imports here (this process has the workers' packages)."""
     if not PLUGIN_ID.match(spec.plugin_id or ""):
         raise BadInput("pluginId must be 1 to 128 characters of [A-Za-z0-9._:-]")
     if spec.kind not in KINDS:
@@ -106,15 +109,27 @@ def _check(spec: PluginSpec) -> None:
         limits.check_text(spec.name, "name", limits.MAX_NAME)
     limits.check_text(spec.version, "version", 64)
     limits.check_text(spec.description, "description", limits.MAX_DESCRIPTION)
+    if spec.kind == "python":  # last: the cheap checks first, and only a well-formed one is imported
+        problem = entrypoint_problem(spec.entrypoint)
+        if problem is not None:
+            raise BadInput(f"entrypoint {spec.entrypoint}: {problem}", reason="ENTRYPOINT_NOT_IMPORTABLE")
 
 
 def register_plugin(u: Unit, viewer: Viewer | None, spec: PluginSpec) -> Plugin:
     """Create the plugin, or update it in place when the pluginId exists (a new version)."""
     policy.require_manage_server(viewer)
-    _check(spec)
+    check_spec(spec)
+    return store_plugin(u, spec, keep_enabled=False)
+
+
+def store_plugin(u: Unit, spec: PluginSpec, *, keep_enabled: bool) -> Plugin:
+    """Write a spec that passed `check_spec` (no privilege asked: the caller asked). With
+    `keep_enabled`, an existing plugin keeps its enabled flag (the operator's choice outlives a
+    restart that registers built-in and installed plugins again)."""
     now = utcnow()
     s = u.session
     plugin = s.get(Plugin, spec.plugin_id)
+    keep = keep_enabled and plugin is not None
     if plugin is None:
         plugin = Plugin(plugin_id=spec.plugin_id, name=spec.name or spec.plugin_id, kind=spec.kind, created_at=now)
     plugin.name = spec.name or plugin.name or spec.plugin_id
@@ -128,7 +143,7 @@ def register_plugin(u: Unit, viewer: Viewer | None, spec: PluginSpec) -> Plugin:
     plugin.attempts = spec.attempts
     plugin.queue = spec.queue
     plugin.isolation = spec.isolation
-    plugin.enabled = spec.enabled
+    plugin.enabled = plugin.enabled if keep else spec.enabled
     plugin.icon = spec.icon
     plugin.display_strategy = spec.display_strategy
     plugin.env = dict(spec.env or {})
@@ -149,6 +164,35 @@ def set_plugin_enabled(u: Unit, viewer: Viewer | None, plugin_id: str, enabled: 
     plugin.updated_at = utcnow()
     s.add(plugin)
     return plugin
+
+
+def remove_plugin(u: Unit, viewer: Viewer | None, plugin_id: str) -> None:
+    """Delete a plugin that has no jobs. Jobs keep their plugin (their record says what ran), so
+    a plugin with any job, ended or not, is refused: disable it instead, or delete its jobs."""
+    policy.require_manage_server(viewer)
+    if not _may_name_a_plugin(plugin_id):
+        raise NotFound(f"no plugin {plugin_id!r}")
+    s = u.session
+    # FOR UPDATE: a job being inserted for it (its foreign key holds a key-share lock until it
+    # commits) is waited for, so the count below sees it; one inserted later waits for this to end.
+    plugin = s.get(Plugin, plugin_id, with_for_update=True)
+    if plugin is None:
+        raise NotFound(f"no plugin {plugin_id!r}")
+    counts: dict[str, int] = dict(
+        s.execute(select(Job.status, func.count()).where(Job.plugin_id == plugin_id).group_by(Job.status)).all()
+    )
+    if counts:
+        total = sum(counts.values())
+        active = counts.get("queued", 0) + counts.get("running", 0)
+        raise Conflict(
+            f"plugin {plugin_id!r} has {total} job{'s' if total != 1 else ''} ({active} queued or running) "
+            "and jobs keep their plugin: disable it instead (new jobs are refused, its jobs stay), "
+            "or delete its jobs first",
+            reason="PLUGIN_HAS_JOBS",
+            jobs=total,
+            activeJobs=active,
+        )
+    s.delete(plugin)
 
 
 def _may_name_a_plugin(text: str, pattern: re.Pattern[str] = PLUGIN_ID) -> bool:
@@ -223,4 +267,7 @@ def spec_from_manifest(manifest: Any) -> PluginSpec:
 def register_builtin_plugins(u: Unit) -> list[Plugin]:
     from jobgraph.plugins.builtin import BUILTIN_PLUGINS
 
-    return [register_plugin(u, None, spec_from_manifest(m)) for m in BUILTIN_PLUGINS]
+    specs = [spec_from_manifest(m) for m in BUILTIN_PLUGINS]
+    for spec in specs:
+        check_spec(spec)
+    return [store_plugin(u, spec, keep_enabled=True) for spec in specs]

@@ -25,7 +25,10 @@ from jobgraph.schema.types import (
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Register a plugin, or update it (manageServer).")
+    @strawberry.mutation(
+        description="Register a plugin, or update it (manageServer). A python plugin's entrypoint must import "
+        "in the server's environment (else BAD_USER_INPUT, reason ENTRYPOINT_NOT_IMPORTABLE)."
+    )
     async def register_plugin(self, info: strawberry.Info, input: PluginInput) -> Plugin:
         ctx = info.context
         return Plugin.of(await ctx.write(plugins.register_plugin, input.to_spec()))
@@ -34,6 +37,15 @@ class Mutation:
     async def set_plugin_enabled(self, info: strawberry.Info, plugin_id: strawberry.ID, enabled: bool) -> Plugin:
         ctx = info.context
         return Plugin.of(await ctx.write(plugins.set_plugin_enabled, str(plugin_id), enabled))
+
+    @strawberry.mutation(
+        description="Remove a plugin that has no jobs (manageServer); one with jobs is refused (CONFLICT, "
+        "reason PLUGIN_HAS_JOBS): disable it instead."
+    )
+    async def remove_plugin(self, info: strawberry.Info, plugin_id: strawberry.ID) -> bool:
+        ctx = info.context
+        await ctx.write(plugins.remove_plugin, str(plugin_id))
+        return True
 
     @strawberry.mutation(description="Register an imaging series (executePlugin).")
     async def register_series(self, info: strawberry.Info, input: SeriesInput) -> Series:

@@ -21,8 +21,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from jobgraph.plugins.entrypoints import error_text, load_callable
 from jobgraph.tasks.context import JobCancelled, JobContext
-from jobgraph.tasks.runners.entrypoints import error_text, load_callable
 from jobgraph.tasks.runners.environment import job_variables, plugin_environment
 
 ORPHAN_GRACE_SECONDS = 1.0  # a plugin whose worker died gets this long to stop by itself

@@ -13,9 +13,9 @@ import json
 import threading
 import time
 
+from jobgraph.plugins.entrypoints import error_text, load_callable
 from jobgraph.tasks.context import JobCancelled, JobContext
 from jobgraph.tasks.runners.base import Control, Outcome
-from jobgraph.tasks.runners.entrypoints import error_text, load_callable
 from jobgraph.tasks.runners.environment import job_variables
 
 
