@@ -276,8 +276,16 @@ def create_jobs(u: Unit, viewer: Viewer, specs: list[JobSpec]) -> list[Job]:
     # Every plugin of the batch in one query (and held here: the session's identity map is
     # weak, so a get per job went back to the database per job).
     # (Only ids a plugin can have: any other text names none, and never reaches the query.)
+    # FOR KEY SHARE (PostgreSQL; in sorted order): the lock the jobs' foreign key takes anyway,
+    # taken before the plugin is checked, so a plugin being removed is either waited for and
+    # then gone (a clear "no plugin"), or kept until these jobs are in (remove_plugin sees them).
     wanted = sorted(_plugin_ids(specs))
-    plugins = {p.plugin_id: p for p in s.scalars(select(Plugin).where(Plugin.plugin_id.in_(wanted)))}  # type: ignore[attr-defined]
+    plugins = {
+        p.plugin_id: p
+        for p in s.scalars(
+            select(Plugin).where(Plugin.plugin_id.in_(wanted)).with_for_update(key_share=True)  # type: ignore[attr-defined]
+        )
+    }
     now = current_time(s)
     checked = [
         _check_spec(s, viewer, spec, index if len(specs) > 1 else None, plugins, now)
