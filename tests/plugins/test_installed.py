@@ -42,7 +42,11 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Install:
 @pytest.fixture
 def started(tmp_path: Path) -> Callable[[], Any]:
     def start() -> Any:
-        return Api.start(make_settings(tmp_path, f"sqlite:///{tmp_path / 'jobgraph.db'}", builtin_plugins=False))
+        return Api.start(
+            make_settings(
+                tmp_path, f"sqlite:///{tmp_path / 'jobgraph.db'}", builtin_plugins=False, installed_plugins=True
+            )
+        )
 
     return start
 
