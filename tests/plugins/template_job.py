@@ -12,7 +12,9 @@ from tests.support import Api, make_settings
 
 
 def main(folder: Path) -> None:
-    settings = make_settings(folder, f"sqlite:///{folder / 'jobgraph.db'}", builtin_plugins=False)
+    settings = make_settings(
+        folder, f"sqlite:///{folder / 'jobgraph.db'}", builtin_plugins=False, installed_plugins=True
+    )
     with Api.start(settings) as api:
         plugins = api.gql("{ plugins { pluginId version kind } }")["plugins"]
         job = api.create_job("example.word-count", {"texts": ["The cat saw the dog.", "The end"], "top": 1})
