@@ -26,6 +26,11 @@ class RecordingDispatcher:
 
 @pytest.fixture
 def rt(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
+    yield from use_case_runtime(tmp_path, database_url)
+
+
+def use_case_runtime(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
+    """A migrated database with the admin and the built-in plugins, for the span of a fixture."""
     runtime = build_runtime(make_settings(tmp_path, database_url), dispatcher=RecordingDispatcher())
     migrate.upgrade(runtime.db)
     unit_call(runtime, users.ensure_admin)

@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from jobgraph.db import migrate
 from jobgraph.errors import Conflict, DomainError, NotFound
 from jobgraph.resolvers import jobs, plugins, users
 from jobgraph.resolvers.jobs import JobSpec
 from jobgraph.resolvers.viewer import Viewer
-from jobgraph.runtime import Runtime, build_runtime
+from jobgraph.runtime import Runtime
 from jobgraph.unit import unit_of_work
-from tests.resolvers.conftest import RecordingDispatcher
-from tests.support import ADMIN_EMAIL, make_settings, unit_call
+from tests.resolvers.conftest import use_case_runtime
+from tests.support import ADMIN_EMAIL, unit_call
 
 PLUGIN = "jobgraph.noop"
 WAIT_SECONDS = 30  # a busy machine: generous
@@ -29,14 +28,7 @@ WAIT_SECONDS = 30  # a busy machine: generous
 
 @pytest.fixture
 def pg_rt(tmp_path: Path, pg_schema_url: str) -> Iterator[Runtime]:
-    runtime = build_runtime(make_settings(tmp_path, pg_schema_url), dispatcher=RecordingDispatcher())
-    migrate.upgrade(runtime.db)
-    unit_call(runtime, users.ensure_admin)
-    unit_call(runtime, plugins.register_builtin_plugins)
-    try:
-        yield runtime
-    finally:
-        runtime.close()
+    yield from use_case_runtime(tmp_path, pg_schema_url)
 
 
 def wait_until_blocked(rt: Runtime, pid: int) -> None:

@@ -16,6 +16,13 @@ from jobgraph.rest.alteryx import (
 from jobgraph.rest.openapi import error_response
 
 _DATE = {"type": "string", "format": "date-time", "examples": ["2024-09-19T10:02:54.589Z"]}
+# What every job shape says of its state and how it runs.
+_STATUS_AND_RUN: dict[str, Any] = {
+    "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
+    "priority": {"type": "string", "enum": list(PRIORITY)},
+    "workerTag": {"type": "string"},
+    "runWithE2": {"type": "boolean"},
+}
 _JOB_ID = {"name": "jobId", "in": "path", "required": True, "schema": {"type": "string"}}
 _WORKFLOW_ID = {
     "name": "workflowId",
@@ -401,16 +408,13 @@ OPENAPI: dict[str, Any] = {
                     "id": {"type": "string"},
                     "appId": {"type": "string"},
                     "createDateTime": _DATE,
-                    "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
                     "disposition": {
                         "type": ["string", "null"],
                         "enum": ["Success", "Warning", "Error", "Cancelled", None],
                     },
                     "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/AlteryxOutput"}},
                     "messages": {"type": "array", "items": {"$ref": "#/components/schemas/AlteryxMessage"}},
-                    "priority": {"type": "string", "enum": list(PRIORITY)},
-                    "workerTag": {"type": "string"},
-                    "runWithE2": {"type": "boolean"},
+                    **_STATUS_AND_RUN,
                 },
                 "additionalProperties": False,
             },
@@ -420,10 +424,7 @@ OPENAPI: dict[str, Any] = {
                 "properties": {
                     "id": {"type": "string"},
                     "createDate": _DATE,
-                    "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
-                    "priority": {"type": "string", "enum": list(PRIORITY)},
-                    "workerTag": {"type": "string"},
-                    "runWithE2": {"type": "boolean"},
+                    **_STATUS_AND_RUN,
                 },
                 "additionalProperties": False,
             },
@@ -444,10 +445,7 @@ OPENAPI: dict[str, Any] = {
                     "appId": {"type": "string"},
                     "createDate": _DATE,
                     "completionDateTime": {"type": ["string", "null"], "format": "date-time"},
-                    "status": {"type": "string", "enum": sorted(set(STATUS.values()))},
-                    "priority": {"type": "string", "enum": list(PRIORITY)},
-                    "workerTag": {"type": "string"},
-                    "runWithE2": {"type": "boolean"},
+                    **_STATUS_AND_RUN,
                 },
                 "additionalProperties": False,
             },
