@@ -18,6 +18,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel
 
+from jobgraph import fastjson
 from jobgraph.db import guard
 
 
@@ -37,7 +38,8 @@ class Database:
     ) -> None:
         self.url = _normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # JSON columns read with orjson (fastjson.py: the same values as the standard library).
+        kwargs: dict[str, Any] = {"echo": echo, "json_deserializer": fastjson.loads}
         if self.is_sqlite:
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:":

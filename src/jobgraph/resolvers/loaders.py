@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
+from jobgraph.db.keys import in_keys
 from jobgraph.db.models import (
     Feedback,
     Job,
@@ -41,21 +42,20 @@ def _group(rows: Sequence[T], key: str, keys: Sequence[int]) -> list[list[T]]:
 
 
 # Built once: a statement made per call spends more on its construction and cache key than on
-# the round trip. `_KEYS` expands to the list given at execution.
-_KEYS = bindparam("keys", expanding=True)
-_PLUGINS = select(Plugin).where(col(Plugin.plugin_id).in_(_KEYS))
-_USERS = select(User).where(col(User.id).in_(_KEYS))
-_SERIES = select(Series).where(col(Series.series_uid).in_(_KEYS))
-_JOB_SERIES = select(JobSeries).where(col(JobSeries.job_number).in_(_KEYS)).order_by(col(JobSeries.position))
+# the round trip. `in_keys` matches the list given at execution (db/keys.py).
+_PLUGINS = select(Plugin).where(in_keys(col(Plugin.plugin_id)))
+_USERS = select(User).where(in_keys(col(User.id)))
+_SERIES = select(Series).where(in_keys(col(Series.series_uid)))
+_JOB_SERIES = select(JobSeries).where(in_keys(col(JobSeries.job_number))).order_by(col(JobSeries.position))
 _JOB_SERIES_WITH_SERIES = (
     select(JobSeries, Series)
     .outerjoin(Series, col(Series.series_uid) == col(JobSeries.series_uid))
-    .where(col(JobSeries.job_number).in_(_KEYS))
+    .where(in_keys(col(JobSeries.job_number)))
     .order_by(col(JobSeries.position))
 )
-_FEEDBACK = select(Feedback).where(col(Feedback.job_number).in_(_KEYS)).order_by(col(Feedback.created_at))
-_MESSAGES = select(Message).where(col(Message.job_number).in_(_KEYS)).order_by(col(Message.id))
-_OUTPUTS = select(Output).where(col(Output.job_number).in_(_KEYS)).order_by(col(Output.file_name))
+_FEEDBACK = select(Feedback).where(in_keys(col(Feedback.job_number))).order_by(col(Feedback.created_at))
+_MESSAGES = select(Message).where(in_keys(col(Message.job_number))).order_by(col(Message.id))
+_OUTPUTS = select(Output).where(in_keys(col(Output.job_number))).order_by(col(Output.file_name))
 
 
 def _keys(keys: Sequence[Any]) -> dict[str, list[Any]]:
@@ -134,7 +134,7 @@ def outputs(u: Unit, numbers: Sequence[int]) -> list[list[Output]]:
 
 def _linked_statement(by: Any, other: Any) -> Any:
     """For each job number (matched on the dependency column `by`), the jobs at `other`."""
-    return select(by, Job).join(Job, Job.number == other).where(by.in_(_KEYS)).order_by(Job.number)
+    return select(by, Job).join(Job, Job.number == other).where(in_keys(by)).order_by(Job.number)
 
 
 _PARENTS = _linked_statement(JobDependency.child_number, JobDependency.parent_number)

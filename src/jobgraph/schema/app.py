@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from jobgraph import fastjson
 from jobgraph.errors import BadInput
 from jobgraph.resolvers import limits
 from jobgraph.schema.build import build_schema
@@ -48,6 +49,11 @@ class JobgraphGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(graphiql_html())
+
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: Strawberry sends bytes on a WebSocket as binary frames, which
+        # graphql-transport-ws clients refuse. A page of 100 nested jobs is about 120 kB.
+        return fastjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
         """Every JSON text the view reads (POST bodies, GET's `variables` and `extensions`, WebSocket

@@ -18,6 +18,7 @@ from strawberry.extensions import (
 
 from jobgraph.errors import DomainError
 from jobgraph.schema.context import OperationUnit
+from jobgraph.schema.executor import FastExecutionContext
 from jobgraph.schema.limits import SCALAR_OVERRIDES, InputLimits, code_request_error
 from jobgraph.schema.mutation import Mutation
 from jobgraph.schema.query import Query
@@ -57,6 +58,9 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # variables that coerce (BAD_USER_INPUT before any resolver runs). First, so that its
         # validation rule is in place before the validation cache is asked.
         scalar_overrides=SCALAR_OVERRIDES,
+        # Plain attribute fields (most of a page) are read without graphql-core's per-field
+        # machinery; everything else executes as standard (schema/executor.py).
+        execution_context_class=FastExecutionContext,
         extensions=[
             InputLimits,
             # One unit of work (one transaction) per query operation, closed when it ends.
