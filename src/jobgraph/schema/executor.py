@@ -12,7 +12,7 @@ answer and its error are exactly the standard ones. A test runs documents both w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from graphql import (
     GraphQLError,
@@ -55,6 +55,7 @@ _PASSTHROUGH: dict[Any, type] = {serialize_string: str, serialize_id: str, seria
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
+C = TypeVar("C", dict[str, Any], list[Any])
 _NO_PLAN = object()
 # Plans depend only on the schema's types, which live as long as the schema.
 _plans: dict[int, tuple[GraphQLSchema, dict[tuple[str, str], Any]]] = {}
@@ -197,58 +198,34 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if is_awaitable(result):
                         awaitable_fields.append(response_name)
         except Exception:
-            if awaitable_fields:
-                self.settle_in_background([results[field] for field in awaitable_fields])
+            self._settle(results, awaitable_fields)
             raise
-        if not awaitable_fields:
-            return results
-        return self._gather_fields(results, awaitable_fields)
-
-    async def _gather_fields(self, results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
-        awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
-        results.update(zip(awaitable_fields, awaited, strict=True))
-        return results
+        return self._gather(results, awaitable_fields) if awaitable_fields else results
 
     def _execute_basic(
-        self, plan: _Plan, source: Any, field_details_list: FieldDetailsList, path: Path, position_context: Any
+        self, plan: _Plan, source: Any, fields: FieldDetailsList, path: Path, position_context: Any
     ) -> Any:
-        """A basic field of object or list type: graphql-core's `execute_field` without the
-        resolve info and the resolver wrapper (errors handled the same way)."""
-        if plan.resolver is not None:
-            return self._execute_resolver(plan, plan.resolver, source, field_details_list, path, position_context)
+        """graphql-core's `execute_field` for a basic field of object or list type, or a plain
+        resolver: the same read or call, without the resolve info (for a basic field) and
+        Strawberry's resolver wrapper; the same completion and error handling."""
+        resolver, raw_info = plan.resolver, None
         try:
-            result = getattr(source, plan.attr)
-            if self.is_awaitable(result) or _holds_awaitables(result, self.is_awaitable):
-                # graphql-core awaits those (no type here holds one): let it answer
-                return self.execute_field(plan.parent_type, source, field_details_list, path, position_context)
-            completed = self._complete(plan.return_type, field_details_list, path, result, plan.where, position_context)
-        except Exception as raw_error:
-            self.handle_field_error(raw_error, plan.return_type, field_details_list, path)
-            return None
-        if self.is_awaitable(completed):
-            return self._await_field(completed, plan.return_type, field_details_list, path)
-        return completed
-
-    def _execute_resolver(
-        self,
-        plan: _Plan,
-        resolver: _Resolver,
-        source: Any,
-        fields: FieldDetailsList,
-        path: Path,
-        position_context: Any,
-    ) -> Any:
-        """graphql-core's `execute_field` with Strawberry's resolver wrapper cut short: the same
-        call of the resolver, the same completion and error handling."""
-        raw_info = self.build_resolve_info(resolver.field_def, to_nodes(fields), plan.parent_type, path)
-        try:
-            kwargs = {}
-            if resolver.info_name is not None:
-                kwargs[resolver.info_name] = resolver.info_class(_raw_info=raw_info, _field=resolver.definition)
-            result = resolver.call(source, **kwargs) if resolver.self_argument else resolver.call(**kwargs)
-            if self.is_awaitable(result):
-                return self.complete_awaitable_value(plan.return_type, fields, raw_info, path, result, position_context)
-            if _holds_awaitables(result, self.is_awaitable):
+            if resolver is None:
+                result = getattr(source, plan.attr)
+                if self.is_awaitable(result) or _holds_awaitables(result, self.is_awaitable):
+                    # graphql-core awaits those (no type here holds one): let it answer
+                    return self.execute_field(plan.parent_type, source, fields, path, position_context)
+            else:
+                raw_info = self.build_resolve_info(resolver.field_def, to_nodes(fields), plan.parent_type, path)
+                kwargs = {}
+                if resolver.info_name is not None:
+                    kwargs[resolver.info_name] = resolver.info_class(_raw_info=raw_info, _field=resolver.definition)
+                result = resolver.call(source, **kwargs) if resolver.self_argument else resolver.call(**kwargs)
+                if self.is_awaitable(result):
+                    return self.complete_awaitable_value(
+                        plan.return_type, fields, raw_info, path, result, position_context
+                    )
+            if raw_info is not None and _holds_awaitables(result, self.is_awaitable):
                 completed = self.complete_value(plan.return_type, fields, raw_info, path, result, position_context)
             else:
                 completed = self._complete(plan.return_type, fields, path, result, plan.where, position_context)
@@ -258,6 +235,18 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if self.is_awaitable(completed):
             return self._await_field(completed, plan.return_type, fields, path)
         return completed
+
+    def _settle(self, container: Any, keys: list[Any]) -> None:
+        """Awaitables started before an error: settled in the background, as graphql-core does."""
+        if keys:
+            self.settle_in_background([container[key] for key in keys])
+
+    async def _gather(self, container: C, keys: list[Any]) -> C:
+        """The fields (a dict) or items (a list) at `keys`, awaited together."""
+        awaited = await gather_with_cancel(*(container[key] for key in keys))  # type: ignore[index]
+        for key, value in zip(keys, awaited, strict=True):
+            container[key] = value  # type: ignore[index]
+        return container
 
     async def _await_field(
         self, completed: Any, return_type: GraphQLOutputType, fields: FieldDetailsList, path: Path
@@ -320,18 +309,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     awaitable_indices.append(index)
                 completed.append(value)
         except Exception:  # a null where none may be: settle what earlier items started
-            if awaitable_indices:
-                self.settle_in_background([completed[index] for index in awaitable_indices])
+            self._settle(completed, awaitable_indices)
             raise
-        if not awaitable_indices:
-            return completed
-        return self._gather_items(completed, awaitable_indices)
-
-    async def _gather_items(self, completed: list[Any], indices: list[int]) -> list[Any]:
-        awaited = await gather_with_cancel(*(completed[index] for index in indices))
-        for index, value in zip(indices, awaited, strict=True):
-            completed[index] = value
-        return completed
+        return self._gather(completed, awaitable_indices) if awaitable_indices else completed
 
 
 _SLOW = object()
